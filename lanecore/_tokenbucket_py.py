@@ -1,0 +1,90 @@
+"""Pure-Python twin of ``lanecore_pyx._tokenbucket``: a token bucket on a monotonic clock."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+# Tolerance for float drift: a bucket holding 1 - TOKEN_EPSILON tokens counts as holding one,
+# so a timer that fires at the computed instant never finds the token a hair short.
+TOKEN_EPSILON = 1e-9
+
+
+def check_bucket_args(capacity: float, per_second: float) -> None:
+    """Raise ValueError unless capacity >= 1 and per_second > 0, both finite."""
+    if isinstance(capacity, bool) or not isinstance(capacity, (int, float)):
+        raise TypeError(f"capacity must be a number, got {capacity!r}")
+    if isinstance(per_second, bool) or not isinstance(per_second, (int, float)):
+        raise TypeError(f"per_second must be a number, got {per_second!r}")
+    if not (math.isfinite(capacity) and capacity >= 1):
+        raise ValueError(f"capacity must be a finite number >= 1, got {capacity!r}")
+    if not (math.isfinite(per_second) and per_second > 0):
+        raise ValueError(f"per_second must be a finite number > 0, got {per_second!r}")
+
+
+class TokenBucket:
+    """Holds up to ``capacity`` tokens, refilled continuously at ``per_second``; starts full."""
+
+    __slots__ = ("_capacity", "_clock", "_last", "_rate", "_tokens")
+
+    def __init__(
+        self,
+        capacity: float,
+        per_second: float,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        check_bucket_args(capacity, per_second)
+        self._capacity = float(capacity)
+        self._rate = float(per_second)
+        self._clock = clock
+        self._tokens = self._capacity
+        self._last = self._now()
+
+    def _now(self) -> float:
+        clock = self._clock
+        return time.monotonic() if clock is None else float(clock())
+
+    def _refill(self, now: float) -> None:
+        elapsed = now - self._last
+        if elapsed > 0.0:
+            tokens = self._tokens + elapsed * self._rate
+            if tokens > self._capacity:
+                tokens = self._capacity
+            self._tokens = tokens
+            self._last = now
+
+    @property
+    def capacity(self) -> float:
+        """The most tokens the bucket holds (the burst size)."""
+        return self._capacity
+
+    @property
+    def per_second(self) -> float:
+        """Tokens added per second."""
+        return self._rate
+
+    @property
+    def tokens(self) -> float:
+        """Tokens available now."""
+        self._refill(self._now())
+        return self._tokens
+
+    def try_acquire(self) -> bool:
+        """Take one token if one is available now; never waits."""
+        self._refill(self._now())
+        if self._tokens >= 1.0 - TOKEN_EPSILON:
+            tokens = self._tokens - 1.0
+            self._tokens = tokens if tokens > 0.0 else 0.0
+            return True
+        return False
+
+    def time_until_token(self) -> float:
+        """Seconds until one token is available (0.0 if one is available now)."""
+        self._refill(self._now())
+        if self._tokens >= 1.0 - TOKEN_EPSILON:
+            return 0.0
+        return (1.0 - self._tokens) / self._rate
+
+    def __repr__(self) -> str:
+        return f"TokenBucket(capacity={self._capacity!r}, per_second={self._rate!r})"
