@@ -1,0 +1,45 @@
+"""lanecore: prioritised lanes for asyncio work, on a compiled bitmap-indexed core.
+
+``IMPLEMENTATION`` says which core loaded: "cython" (lanecore_pyx) or "python" (the twin).
+"""
+
+from lanecore._impl import IMPLEMENTATION
+from lanecore.boost import PriorityBoostConfig
+from lanecore.builder import QueueManagerBuilder
+from lanecore.commands import Command
+from lanecore.config import DEFAULT_LANES, LaneConfig
+from lanecore.dlq import DeadLetter, DeadLetterQueue
+from lanecore.errors import CommandTimeout, LaneError, LaneNotFound, ShutdownInProgress
+from lanecore.events import EVENT_KEYS, EventStream, LaneEvent
+from lanecore.handle import CommandHandle
+from lanecore.manager import QueueManager
+from lanecore.ratelimit import RateLimitConfig
+from lanecore.retry import RetryPolicy
+from lanecore.stats import LaneStatus, QueueStats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_LANES",
+    "EVENT_KEYS",
+    "IMPLEMENTATION",
+    "Command",
+    "CommandHandle",
+    "CommandTimeout",
+    "DeadLetter",
+    "DeadLetterQueue",
+    "EventStream",
+    "LaneConfig",
+    "LaneError",
+    "LaneEvent",
+    "LaneNotFound",
+    "LaneStatus",
+    "PriorityBoostConfig",
+    "QueueManager",
+    "QueueManagerBuilder",
+    "QueueStats",
+    "RateLimitConfig",
+    "RetryPolicy",
+    "ShutdownInProgress",
+    "__version__",
+]

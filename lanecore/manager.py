@@ -1,0 +1,712 @@
+"""QueueManager: the asyncio shell that drives the lane table.
+
+Long-lived runner coroutines pull the next dispatchable command from the core and run it
+inline, one at a time, so the hot path creates no Task, lock or timer per command. A runner
+is spawned only when a command is ready and no runner is idle, so their number never exceeds
+the commands running at once. Policy (timeouts, retries, dead letters, events, boost timers,
+rate-limit wake-ups) lives here; ordering and caps live in the core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from asyncio import CancelledError
+from collections.abc import Hashable, Iterable, Sequence
+from itertools import count
+from typing import Any
+
+from lanecore import _impl, events
+from lanecore._durations import Duration, check_int, to_seconds
+from lanecore.commands import command_type_of, to_runner
+from lanecore.config import LaneConfig
+from lanecore.dlq import DEFAULT_DLQ_SIZE, DeadLetter, DeadLetterQueue
+from lanecore.errors import CommandTimeout, LaneNotFound, ShutdownInProgress
+from lanecore.events import DEFAULT_EVENT_BUFFER, EventFilter, EventHub, EventStream
+from lanecore.handle import CommandHandle
+from lanecore.stats import LaneStatus, QueueStats
+
+logger = logging.getLogger("lanecore")
+
+# A runner that keeps finding commands which finish without suspending yields to the loop
+# after this many, so other tasks and I/O are never starved by a burst of quick commands.
+YIELD_EVERY = 256
+
+LaneSpec = tuple[str, LaneConfig, int]
+
+
+class _Lane:
+    """The shell's view of one lane: its config and the policy state the core doesn't hold."""
+
+    __slots__ = (
+        "boost",
+        "boost_head",
+        "boost_timer",
+        "config",
+        "hooks",
+        "index",
+        "lane_id",
+        "pressure",
+        "priority",
+        "retry",
+        "run_in_executor",
+        "timeout",
+        "under_pressure",
+    )
+
+    def __init__(self, lane_id: str, index: int, config: LaneConfig, priority: int) -> None:
+        self.lane_id = lane_id
+        self.index = index
+        self.config = config
+        self.priority = priority
+        self.timeout = config.timeout
+        self.retry = config.retry_policy
+        self.run_in_executor = config.run_in_executor
+        boost = config.priority_boost
+        self.boost = boost if boost is not None and boost.enabled else None
+        self.boost_head: CommandHandle | None = None
+        self.boost_timer: asyncio.TimerHandle | None = None
+        self.pressure = config.pressure_threshold
+        self.under_pressure = False
+        # lanes with a boost or a pressure threshold need a look after every queue change
+        self.hooks = self.boost is not None or self.pressure is not None
+
+
+class QueueManager:
+    """Schedules commands over prioritised lanes. Build one with QueueManagerBuilder.
+
+    Not thread-safe: call every method from the thread running its event loop.
+    """
+
+    def __init__(
+        self,
+        lanes: Sequence[LaneSpec],
+        *,
+        global_concurrency: int = 0,
+        dlq_size: int = DEFAULT_DLQ_SIZE,
+        event_buffer: int = DEFAULT_EVENT_BUFFER,
+        implementation: str | None = None,
+    ) -> None:
+        check_int("global_concurrency", global_concurrency, 0)
+        check_int("event_buffer", event_buffer, 1)
+        if not lanes:
+            raise ValueError("a QueueManager needs at least one lane")
+        core = _impl.get_core(implementation)
+        self.implementation: str = core.name
+        self._table = core.LaneTable(global_concurrency)
+        self._lanes: dict[str, _Lane] = {}
+        min_total = 0
+        for lane_id, config, priority in lanes:
+            if not isinstance(lane_id, str):
+                raise TypeError(f"lane id must be a str, got {lane_id!r}")
+            if not lane_id:
+                raise ValueError("lane id must not be empty")
+            if lane_id in self._lanes:
+                raise ValueError(f"duplicate lane id {lane_id!r}")
+            if not isinstance(config, LaneConfig):
+                raise TypeError(f"config of lane {lane_id!r} must be a LaneConfig, got {config!r}")
+            check_int("priority", priority, 0, 255)
+            rate = config.rate_limit
+            if rate is not None and not rate.is_unlimited:
+                assert rate.max_requests is not None
+                index = self._table.add_lane(
+                    priority,
+                    config.min_concurrency,
+                    config.max_concurrency,
+                    float(rate.max_requests),
+                    rate.tokens_per_second,
+                )
+            else:
+                index = self._table.add_lane(
+                    priority, config.min_concurrency, config.max_concurrency
+                )
+            self._lanes[lane_id] = _Lane(lane_id, index, config, priority)
+            min_total += config.min_concurrency
+        if global_concurrency and global_concurrency < min_total:
+            raise ValueError(
+                f"global_concurrency ({global_concurrency}) is below the lanes' total "
+                f"min_concurrency ({min_total}), so their reservations cannot all hold"
+            )
+        self._by_index: list[_Lane] = sorted(self._lanes.values(), key=lambda ls: ls.index)
+        self._rate_limited = any(
+            ls.config.rate_limit is not None and not ls.config.rate_limit.is_unlimited
+            for ls in self._by_index
+        )
+        self._dlq = DeadLetterQueue(dlq_size)
+        self._events = EventHub(event_buffer)
+        self._listeners = self._events.streams  # non-empty only while someone subscribes
+        self._ids = count(1)
+        self._inflight: dict[Hashable, CommandHandle] = {}
+        self._idle: list[asyncio.Future[CommandHandle]] = []
+        self._runners: set[asyncio.Task[None]] = set()
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._retrying = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._token_timer: asyncio.TimerHandle | None = None
+        self._token_when = 0.0
+        self._token_armed_for = 0
+        self._started = False
+        self._shutdown = False
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def _bind_loop(self) -> asyncio.AbstractEventLoop:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "QueueManager methods must be called from a running event loop "
+                "(use lanecore.compat for blocking use from threads)"
+            ) from None
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError("this QueueManager is bound to another event loop")
+        return loop
+
+    async def start(self) -> None:
+        """Begin dispatching (commands submitted before start wait in their lanes)."""
+        if self._closed:
+            raise ShutdownInProgress("the manager is closed and cannot be started again")
+        self._bind_loop()
+        if not self._started:
+            self._started = True
+            self._kick()
+
+    def shutdown(self) -> None:
+        """Stop accepting work; queued and running commands still complete (see drain)."""
+        if not self._shutdown:
+            self._shutdown = True
+            if self._listeners:
+                self._events.emit(events.SHUTDOWN_STARTED, {})
+
+    async def drain(self, timeout: Duration | None = None) -> None:
+        """Wait until nothing is pending, running or waiting to retry. On timeout raise
+        TimeoutError and drop nothing."""
+        seconds = None if timeout is None else to_seconds("timeout", timeout, allow_zero=True)
+        if not self._inflight:
+            return
+        loop = self._bind_loop()
+        if not self._started:
+            raise RuntimeError(
+                f"drain() before start(): {len(self._inflight)} commands can never finish"
+            )
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._drain_waiters.append(waiter)
+        try:
+            if seconds is None:
+                await waiter
+            else:
+                async with asyncio.timeout(seconds):
+                    await waiter
+        except TimeoutError:
+            raise TimeoutError(
+                f"drain timed out after {seconds:g}s with {len(self._inflight)} commands "
+                "outstanding (none dropped)"
+            ) from None
+        finally:
+            if waiter in self._drain_waiters:
+                self._drain_waiters.remove(waiter)
+
+    async def close(self) -> None:
+        """Shut down now: cancel every outstanding command, stop the runners, end event streams."""
+        self.shutdown()
+        if self._closed:
+            return
+        self._closed = True
+        for handle in list(self._inflight.values()):
+            handle.cancel()
+        for parked in self._idle:
+            parked.cancel()
+        self._idle.clear()
+        if self._token_timer is not None:
+            self._token_timer.cancel()
+            self._token_timer = None
+        for ls in self._by_index:
+            if ls.boost_timer is not None:
+                ls.boost_timer.cancel()
+                ls.boost_timer = None
+        runners = list(self._runners)
+        for task in runners:
+            task.cancel()
+        if runners:
+            await asyncio.gather(*runners, return_exceptions=True)
+        self._events.close_all()
+
+    async def __aenter__(self) -> QueueManager:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Normal exit: shut down and drain, then close. Exit by exception: cancel and close."""
+        try:
+            self.shutdown()
+            if exc_type is None:
+                await self.drain()
+        finally:
+            await self.close()
+
+    # ------------------------------------------------------------------ submitting
+    def _lane(self, lane_id: str) -> _Lane:
+        try:
+            return self._lanes[lane_id]
+        except (KeyError, TypeError):
+            raise LaneNotFound(lane_id, list(self._lanes)) from None
+
+    def submit(
+        self,
+        lane_id: str,
+        command: Any,
+        *,
+        timeout: Duration | None = None,
+        command_id: Hashable | None = None,
+        run_in_executor: bool | None = None,
+    ) -> CommandHandle:
+        """Queue a command on a lane and return its handle; raises at once on bad input."""
+        ls = self._lanes.get(lane_id) if isinstance(lane_id, str) else None
+        if ls is None:
+            raise LaneNotFound(lane_id, list(self._lanes))
+        if self._shutdown:
+            raise ShutdownInProgress(f"shutdown() was called; {lane_id!r} accepts no new work")
+        run = to_runner(command, ls.run_in_executor if run_in_executor is None else run_in_executor)
+        seconds = ls.timeout if timeout is None else to_seconds("timeout", timeout)
+        if command_id is None:
+            command_id = next(self._ids)
+        elif not isinstance(command_id, str) or not command_id:
+            raise TypeError(f"command_id must be a non-empty str, got {command_id!r}")
+        elif command_id in self._inflight:
+            raise ValueError(f"command_id {command_id!r} is already queued or running")
+        loop = self._loop or self._bind_loop()
+        handle = CommandHandle(loop=loop)
+        handle.command_id = command_id
+        handle._command = command
+        handle._run = run
+        handle._lane = ls
+        handle._manager = self
+        handle._timeout = seconds
+        handle._failures = 0
+        handle._runner = None
+        handle._timer = None
+        if ls.boost is not None:
+            handle._submitted_at = loop.time()
+        handle._ticket = self._table.push(ls.index, handle)
+        self._inflight[command_id] = handle
+        if self._listeners:
+            self._events.emit(
+                events.COMMAND_SUBMITTED, {"lane_id": ls.lane_id, "command_id": command_id}
+            )
+        if ls.hooks:
+            self._lane_changed(ls)
+        if self._started:
+            self._kick()
+        return handle
+
+    def submit_many(
+        self, lane_id: str, commands: Iterable[Any], *, timeout: Duration | None = None
+    ) -> list[CommandHandle]:
+        """Queue several commands on one lane, in order; all are checked before any is queued."""
+        ls = self._lane(lane_id)
+        if self._shutdown:
+            raise ShutdownInProgress(f"shutdown() was called; {lane_id!r} accepts no new work")
+        batch = list(commands)
+        runs = [to_runner(command, ls.run_in_executor) for command in batch]
+        seconds = ls.timeout if timeout is None else to_seconds("timeout", timeout)
+        loop = self._loop or self._bind_loop()
+        push = self._table.push
+        index = ls.index
+        inflight = self._inflight
+        ids = self._ids
+        boosted = ls.boost is not None
+        now = loop.time()
+        handles = []
+        for command, run in zip(batch, runs, strict=True):
+            handle = CommandHandle(loop=loop)
+            handle.command_id = command_id = next(ids)
+            handle._command = command
+            handle._run = run
+            handle._lane = ls
+            handle._manager = self
+            handle._timeout = seconds
+            handle._failures = 0
+            handle._runner = None
+            handle._timer = None
+            if boosted:
+                handle._submitted_at = now
+            handle._ticket = push(index, handle)
+            inflight[command_id] = handle
+            handles.append(handle)
+        if self._listeners:
+            for handle in handles:
+                self._events.emit(
+                    events.COMMAND_SUBMITTED,
+                    {"lane_id": ls.lane_id, "command_id": handle.command_id},
+                )
+        if ls.hooks:
+            self._lane_changed(ls)
+        if self._started:
+            self._kick()
+        return handles
+
+    # ------------------------------------------------------------------ dispatch
+    def _kick(self) -> None:
+        """Hand every command that may run now to an idle runner, or to a new one."""
+        if not self._started or self._closed:
+            return
+        pop = self._table.pop_ready
+        idle = self._idle
+        while True:
+            handle = pop()
+            if handle is None:
+                break
+            ls = handle._lane
+            if ls.hooks:
+                self._lane_changed(ls)
+            if idle:
+                idle.pop().set_result(handle)
+            else:
+                self._spawn(handle)
+        if self._rate_limited:
+            self._arm_token_timer()
+
+    def _spawn(self, handle: CommandHandle) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(self._runner_main(handle))
+        self._runners.add(task)
+        task.add_done_callback(self._runner_done)
+
+    def _runner_done(self, task: asyncio.Task[None]) -> None:
+        self._runners.discard(task)
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is not None and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                logger.error("lanecore runner crashed", exc_info=exc)
+
+    async def _runner_main(self, handle: CommandHandle) -> None:
+        """Run the given command, then keep pulling the next one until none may run."""
+        table = self._table
+        pop = table.pop_ready
+        complete = table.complete
+        inflight = self._inflight
+        listeners = self._listeners
+        idle = self._idle
+        emit = self._events.emit
+        rate_limited = self._rate_limited
+        assert self._loop is not None
+        create_future = self._loop.create_future
+        me = asyncio.current_task()
+        assert me is not None
+        burst = 0
+        while True:
+            if not handle.done():  # else cancelled between hand-over and start
+                ls = handle._lane
+                handle._runner = me
+                if listeners:
+                    emit(
+                        events.COMMAND_STARTED,
+                        {
+                            "lane_id": ls.lane_id,
+                            "command_id": handle.command_id,
+                            "command_type": handle.command_type,
+                        },
+                    )
+                seconds = handle._timeout
+                deadline = None
+                try:
+                    if seconds is None:
+                        result = await handle._run()
+                    else:
+                        deadline = asyncio.timeout(seconds)
+                        async with deadline:
+                            result = await handle._run()
+                except CancelledError as exc:
+                    if handle.done():
+                        return  # the handle was cancelled while running: this runner is detached
+                    if me.cancelling():
+                        self._abandon(handle)
+                        raise
+                    self._failed(handle, RuntimeError("command raised CancelledError"), exc)
+                except TimeoutError as exc:
+                    if handle.done():
+                        return
+                    if deadline is not None and deadline.expired():
+                        assert seconds is not None
+                        self._failed(handle, CommandTimeout(handle.command_id, seconds), exc)
+                    else:
+                        self._failed(handle, exc, None)
+                except BaseException as exc:
+                    if handle.done():
+                        return
+                    self._failed(handle, exc, None)
+                    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                        raise
+                else:
+                    if handle.done():
+                        return  # cancelled while running; the command ignored it
+                    complete(ls.index)
+                    command_id = handle.command_id
+                    del inflight[command_id]
+                    handle.set_result(result)
+                    if listeners:
+                        emit(
+                            events.COMMAND_COMPLETED,
+                            {"lane_id": ls.lane_id, "command_id": command_id},
+                        )
+                    if not inflight and self._drain_waiters:
+                        self._wake_drainers()
+            next_handle = pop()
+            if next_handle is None:
+                if rate_limited:
+                    self._arm_token_timer()
+                parked = create_future()
+                idle.append(parked)
+                handle = await parked
+                burst = 0
+                continue
+            handle = next_handle
+            if rate_limited:
+                self._arm_token_timer()
+            if handle._lane.hooks:
+                self._lane_changed(handle._lane)
+            burst += 1
+            if burst >= YIELD_EVERY:
+                burst = 0
+                await asyncio.sleep(0)
+
+    def _failed(
+        self, handle: CommandHandle, error: BaseException, cause: BaseException | None
+    ) -> None:
+        """An attempt failed: free its slot, then schedule a retry or resolve the handle."""
+        if cause is not None and error is not cause:
+            error.__cause__ = cause
+        ls = handle._lane
+        self._table.complete(ls.index)
+        handle._runner = None
+        handle._failures = attempts = handle._failures + 1
+        command_id = handle.command_id
+        listeners = self._listeners
+        timed_out = isinstance(error, CommandTimeout)
+        if listeners and timed_out:
+            self._events.emit(
+                events.COMMAND_TIMEOUT,
+                {"lane_id": ls.lane_id, "command_id": command_id, "error": str(error)},
+            )
+        fatal = isinstance(error, (KeyboardInterrupt, SystemExit))
+        if not fatal and not self._closed and ls.retry.should_retry(attempts):
+            assert self._loop is not None
+            self._retrying += 1
+            handle._timer = self._loop.call_later(
+                ls.retry.backoff(attempts), self._retry_due, handle
+            )
+            if listeners:
+                self._events.emit(
+                    events.COMMAND_RETRY,
+                    {"lane_id": ls.lane_id, "command_id": command_id, "attempt": attempts},
+                )
+            self._kick()
+            return
+        command_type = command_type_of(handle._command)
+        self._dlq.add(
+            DeadLetter(command_id, command_type, ls.lane_id, _describe(error), attempts)
+        )
+        self._forget(handle)
+        handle.set_exception(error)
+        if listeners:
+            self._events.emit(
+                events.COMMAND_DEAD_LETTERED,
+                {"lane_id": ls.lane_id, "command_id": command_id, "command_type": command_type},
+            )
+            self._events.emit(
+                events.COMMAND_FAILED,
+                {"lane_id": ls.lane_id, "command_id": command_id, "error": _describe(error)},
+            )
+        self._kick()
+
+    def _retry_due(self, handle: CommandHandle) -> None:
+        """A retry's backoff has passed: the command re-enters at the back of its lane."""
+        handle._timer = None
+        self._retrying -= 1
+        ls = handle._lane
+        handle._ticket = self._table.push(ls.index, handle)
+        if ls.hooks:
+            self._lane_changed(ls)
+        self._kick()
+
+    def _abandon(self, handle: CommandHandle) -> None:
+        """The runner itself is being cancelled (loop teardown): cancel its command too."""
+        self._table.complete(handle._lane.index)
+        self._forget(handle)
+        asyncio.Future.cancel(handle)
+
+    def _discard(self, handle: CommandHandle) -> None:
+        """Called by CommandHandle.cancel before the handle is marked cancelled."""
+        ls = handle._lane
+        timer = handle._timer
+        if timer is not None:
+            timer.cancel()
+            handle._timer = None
+            self._retrying -= 1
+        elif self._table.remove(ls.index, handle._ticket) is not None:
+            if ls.hooks:
+                self._lane_changed(ls)
+        else:  # handed to a runner: free the slot now, stop the runner if it started
+            self._table.complete(ls.index)
+            runner = handle._runner
+            if runner is not None:
+                handle._runner = None
+                runner.cancel()
+            self._kick()
+        self._forget(handle)
+
+    def _forget(self, handle: CommandHandle) -> None:
+        self._inflight.pop(handle.command_id, None)
+        if not self._inflight and self._drain_waiters:
+            self._wake_drainers()
+
+    def _wake_drainers(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # ------------------------------------------------------------------ lane policies
+    def _lane_changed(self, ls: _Lane) -> None:
+        """After a push or pop on a lane with a boost or pressure threshold."""
+        table = self._table
+        threshold = ls.pressure
+        if threshold is not None:
+            pending = table.pending(ls.index)
+            if ls.under_pressure:
+                if pending == 0:
+                    ls.under_pressure = False
+                    if self._listeners:
+                        self._events.emit(events.LANE_IDLE, {"lane_id": ls.lane_id})
+            elif pending >= threshold:
+                ls.under_pressure = True
+                if self._listeners:
+                    self._events.emit(events.LANE_PRESSURE, {"lane_id": ls.lane_id})
+        if ls.boost is not None:
+            head = table.peek(ls.index)
+            if head is not ls.boost_head:
+                ls.boost_head = head
+                self._apply_boost(ls)
+
+    def _apply_boost(self, ls: _Lane) -> None:
+        """Set the lane's effective priority from its oldest command's age; time the next step."""
+        boost = ls.boost
+        assert boost is not None and self._loop is not None
+        if ls.boost_timer is not None:
+            ls.boost_timer.cancel()
+            ls.boost_timer = None
+        head = ls.boost_head
+        priority = ls.priority
+        if head is not None:
+            age = self._loop.time() - head._submitted_at
+            priority = boost.effective_priority(ls.priority, age)
+            step = boost.next_change(age)
+            if step is not None:
+                ls.boost_timer = self._loop.call_at(
+                    head._submitted_at + step, self._boost_due, ls
+                )
+        self._table.set_priority(ls.index, priority)
+
+    def _boost_due(self, ls: _Lane) -> None:
+        ls.boost_timer = None
+        self._apply_boost(ls)
+
+    def _arm_token_timer(self) -> None:
+        """Wake up exactly when the first throttled lane gets its next token."""
+        table = self._table
+        throttled = table.throttled_count
+        if not throttled or self._closed:
+            return
+        if self._token_timer is not None and throttled == self._token_armed_for:
+            return  # lanes are only throttled by pops, so no new lane needs an earlier wake
+        self._token_armed_for = throttled
+        delay = table.next_token_delay()
+        if delay < 0.0:
+            return
+        assert self._loop is not None
+        when = self._loop.time() + delay
+        timer = self._token_timer
+        if timer is not None:
+            if self._token_when <= when:
+                return
+            timer.cancel()
+        self._token_when = when
+        self._token_timer = self._loop.call_at(when, self._token_due)
+
+    def _token_due(self) -> None:
+        self._token_timer = None
+        self._table.wake_throttled()
+        self._kick()
+
+    # ------------------------------------------------------------------ control
+    def cancel(self, command_id: Hashable) -> bool:
+        """Cancel a queued, retrying or running command; False if it is not outstanding."""
+        handle = self._inflight.get(command_id)
+        return handle.cancel() if handle is not None else False
+
+    def pause_lane(self, lane_id: str) -> None:
+        """Stop dispatching from a lane; its running commands carry on."""
+        self._table.pause(self._lane(lane_id).index)
+
+    def resume_lane(self, lane_id: str) -> None:
+        self._table.resume(self._lane(lane_id).index)
+        self._kick()
+
+    def subscribe(self, *, buffer_size: int | None = None) -> EventStream:
+        """A stream of every event from now on."""
+        return self._events.subscribe(None, buffer_size)
+
+    def subscribe_filtered(
+        self, accept: EventFilter, *, buffer_size: int | None = None
+    ) -> EventStream:
+        """A stream of the events whose key is in ``accept``, or for which ``accept(event)``."""
+        if accept is None:
+            raise TypeError("subscribe_filtered needs event keys or a predicate")
+        return self._events.subscribe(accept, buffer_size)
+
+    # ------------------------------------------------------------------ inspection
+    @property
+    def dlq(self) -> DeadLetterQueue:
+        return self._dlq
+
+    @property
+    def lane_ids(self) -> list[str]:
+        return list(self._lanes)
+
+    @property
+    def is_shutdown(self) -> bool:
+        return self._shutdown
+
+    def lane_config(self, lane_id: str) -> LaneConfig:
+        return self._lane(lane_id).config
+
+    def stats(self) -> QueueStats:
+        table = self._table
+        lanes = {}
+        for ls in self._by_index:
+            i = ls.index
+            lanes[ls.lane_id] = LaneStatus(
+                lane_id=ls.lane_id,
+                priority=ls.priority,
+                effective_priority=table.priority(i),
+                pending=table.pending(i),
+                active=table.active(i),
+                min_concurrency=ls.config.min_concurrency,
+                max_concurrency=ls.config.max_concurrency,
+                paused=table.is_paused(i),
+                throttled=table.is_throttled(i),
+            )
+        return QueueStats(
+            total_pending=table.total_pending,
+            total_active=table.total_active,
+            dead_letter_count=len(self._dlq),
+            retrying=self._retrying,
+            lanes=lanes,
+        )
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
