@@ -76,8 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ImportError:
             parser.error("--uvloop needs uvloop: pip install 'lanecore[uvloop]'")
         loop_factory = uvloop.new_event_loop
-    print(f"lanecore {__version__} (core: {IMPLEMENTATION}, loop: "
-          f"{'uvloop' if args.uvloop else 'asyncio'})")
+    print(
+        f"lanecore {__version__} (core: {IMPLEMENTATION}, loop: "
+        f"{'uvloop' if args.uvloop else 'asyncio'})"
+    )
     out: list[str] = []
     started = time.perf_counter()
     with asyncio.Runner(loop_factory=loop_factory) as runner:

@@ -24,9 +24,7 @@ def _lowest_bit(bits: int) -> int:
 class LaneTable:
     """Lanes, their pending commands and the dispatch index; no asyncio, no clock of its own."""
 
-    def __init__(
-        self, global_limit: int = 0, clock: Callable[[], float] | None = None
-    ) -> None:
+    def __init__(self, global_limit: int = 0, clock: Callable[[], float] | None = None) -> None:
         if isinstance(global_limit, bool) or not isinstance(global_limit, int):
             raise TypeError(f"global_limit must be an int, got {global_limit!r}")
         if global_limit < 0:
@@ -72,14 +70,18 @@ class LaneTable:
     ) -> int:
         """Add a lane and return its index; a rate_per_second of 0 means no rate limit."""
         _check_priority(priority)
-        for name, value in (("min_concurrency", min_concurrency), ("max_concurrency", max_concurrency)):
+        for name, value in (
+            ("min_concurrency", min_concurrency),
+            ("max_concurrency", max_concurrency),
+        ):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int, got {value!r}")
         if min_concurrency < 1:
             raise ValueError(f"min_concurrency must be >= 1, got {min_concurrency}")
         if max_concurrency < min_concurrency:
             raise ValueError(
-                f"max_concurrency ({max_concurrency}) must be >= min_concurrency ({min_concurrency})"
+                f"max_concurrency ({max_concurrency}) must be >= "
+                f"min_concurrency ({min_concurrency})"
             )
         bucket = None
         if rate_per_second != 0.0 or rate_capacity != 0.0:

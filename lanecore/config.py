@@ -9,7 +9,6 @@ from lanecore.boost import PriorityBoostConfig
 from lanecore.ratelimit import RateLimitConfig
 from lanecore.retry import RetryPolicy
 
-
 _NO_RETRY = RetryPolicy()
 
 

@@ -475,7 +475,8 @@ class QueueManager:
     def _failed(
         self, handle: CommandHandle, error: BaseException, cause: BaseException | None
     ) -> None:
-        """An attempt failed: free its slot, then schedule a retry or resolve the handle."""
+        """An attempt failed: free its slot, then schedule a retry or resolve the handle.
+        Called by the runner, which then pulls the next command into the freed slot."""
         if cause is not None and error is not cause:
             error.__cause__ = cause
         ls = handle._lane
@@ -502,12 +503,9 @@ class QueueManager:
                     events.COMMAND_RETRY,
                     {"lane_id": ls.lane_id, "command_id": command_id, "attempt": attempts},
                 )
-            self._kick()
             return
         command_type = command_type_of(handle._command)
-        self._dlq.add(
-            DeadLetter(command_id, command_type, ls.lane_id, _describe(error), attempts)
-        )
+        self._dlq.add(DeadLetter(command_id, command_type, ls.lane_id, _describe(error), attempts))
         self._forget(handle)
         handle.set_exception(error)
         if listeners:
@@ -519,7 +517,6 @@ class QueueManager:
                 events.COMMAND_FAILED,
                 {"lane_id": ls.lane_id, "command_id": command_id, "error": _describe(error)},
             )
-        self._kick()
 
     def _retry_due(self, handle: CommandHandle) -> None:
         """A retry's backoff has passed: the command re-enters at the back of its lane."""
@@ -604,9 +601,7 @@ class QueueManager:
             priority = boost.effective_priority(ls.priority, age)
             step = boost.next_change(age)
             if step is not None:
-                ls.boost_timer = self._loop.call_at(
-                    head._submitted_at + step, self._boost_due, ls
-                )
+                ls.boost_timer = self._loop.call_at(head._submitted_at + step, self._boost_due, ls)
         self._table.set_priority(ls.index, priority)
 
     def _boost_due(self, ls: _Lane) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, List
+from typing import Any
 
 import pytest
 
@@ -17,7 +17,7 @@ def one_lane(core: Any, config: LaneConfig) -> Any:
 def test_cancel_pending_never_runs(core: Any, run: Any) -> None:
     async def main() -> None:
         m = one_lane(core, LaneConfig(1, 1))
-        ran: List[int] = []
+        ran: list[int] = []
         gate = asyncio.Event()
 
         def cmd(n: int) -> Any:
@@ -111,7 +111,7 @@ def test_cancel_running_command_that_ignores_cancellation(core: Any, run: Any) -
 def test_cancel_from_inside_the_command(core: Any, run: Any) -> None:
     async def main() -> None:
         m = one_lane(core, LaneConfig(1, 1))
-        holder: List[Any] = []
+        holder: list[Any] = []
 
         async def suicidal() -> str:
             holder[0].cancel()
@@ -182,7 +182,7 @@ def test_pause_and_resume(core: Any, run: Any) -> None:
             .with_implementation(core.name)
             .build()
         )
-        order: List[str] = []
+        order: list[str] = []
 
         def cmd(tag: str) -> Any:
             async def go() -> None:

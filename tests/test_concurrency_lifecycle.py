@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
 
@@ -30,9 +30,7 @@ def test_global_cap_is_never_exceeded(core: Any, run: Any) -> None:
             running -= 1
 
         async with m:
-            handles = [
-                m.submit(lane, work) for _ in range(10) for lane in m.lane_ids
-            ]
+            handles = [m.submit(lane, work) for _ in range(10) for lane in m.lane_ids]
             await asyncio.gather(*handles)
         assert peak == 7
 
@@ -51,8 +49,8 @@ def test_min_concurrency_is_reserved_under_a_global_cap(core: Any, run: Any) -> 
             .with_implementation(core.name)
             .build()
         )
-        running: Dict[str, int] = {"hi": 0, "lo": 0}
-        samples: List[Dict[str, int]] = []
+        running: dict[str, int] = {"hi": 0, "lo": 0}
+        samples: list[dict[str, int]] = []
         gate = asyncio.Event()
 
         def cmd(lane: str) -> Any:
@@ -91,7 +89,7 @@ def test_freed_slots_go_to_a_lane_below_its_min_first(core: Any, run: Any) -> No
             .build()
         )
         gates = [asyncio.Event() for _ in range(8)]
-        started: List[str] = []
+        started: list[str] = []
 
         def cmd(name: str, gate: asyncio.Event) -> Any:
             async def go() -> None:
@@ -181,8 +179,12 @@ def test_stats_report_every_lane(core: Any, run: Any) -> None:
 
 def test_drain_times_out_without_dropping_work(core: Any, run: Any) -> None:
     async def main() -> None:
-        m = QueueManagerBuilder().with_lane("a", LaneConfig(1, 1), 0).with_implementation(
-            core.name).build()
+        m = (
+            QueueManagerBuilder()
+            .with_lane("a", LaneConfig(1, 1), 0)
+            .with_implementation(core.name)
+            .build()
+        )
         gate = asyncio.Event()
 
         async def hold() -> str:
@@ -223,9 +225,13 @@ def test_drain_before_start_is_an_error(core: Any, run: Any) -> None:
 
 def test_async_with_drains_on_normal_exit_and_cancels_on_error(core: Any, run: Any) -> None:
     async def main() -> None:
-        m = QueueManagerBuilder().with_lane("a", LaneConfig(1, 1), 0).with_implementation(
-            core.name).build()
-        done: List[int] = []
+        m = (
+            QueueManagerBuilder()
+            .with_lane("a", LaneConfig(1, 1), 0)
+            .with_implementation(core.name)
+            .build()
+        )
+        done: list[int] = []
 
         def cmd(n: int) -> Any:
             async def go() -> None:
@@ -239,8 +245,12 @@ def test_async_with_drains_on_normal_exit_and_cancels_on_error(core: Any, run: A
                 m.submit("a", cmd(n))
         assert done == [0, 1, 2, 3, 4]
 
-        m2 = QueueManagerBuilder().with_lane("a", LaneConfig(1, 1), 0).with_implementation(
-            core.name).build()
+        m2 = (
+            QueueManagerBuilder()
+            .with_lane("a", LaneConfig(1, 1), 0)
+            .with_implementation(core.name)
+            .build()
+        )
 
         async def forever() -> None:
             await asyncio.sleep(60)

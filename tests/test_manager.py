@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Any, List
+from typing import Any
 
 import pytest
 
@@ -80,6 +80,7 @@ def test_sync_callables_are_never_run_on_the_loop(core: Any, run: Any) -> None:
     async def main() -> None:
         m = build(core, ("a", LaneConfig(), 0))
         async with m:
+
             def sync_fn() -> int:
                 return 1
 
@@ -131,7 +132,7 @@ def test_command_ids(core: Any, run: Any) -> None:
 def test_fifo_within_a_lane(core: Any, run: Any) -> None:
     async def main() -> None:
         m = build(core, ("a", LaneConfig(1, 1), 0))
-        seen: List[int] = []
+        seen: list[int] = []
 
         def cmd(n: int) -> Any:
             async def go() -> None:
@@ -150,9 +151,13 @@ def test_fifo_within_a_lane(core: Any, run: Any) -> None:
 
 def test_higher_priority_overtakes_whatever_the_arrival_order(core: Any, run: Any) -> None:
     async def main() -> None:
-        m = build(core, ("control", LaneConfig(1, 3), 1), ("prompt", LaneConfig(1, 2), 5),
-                  global_concurrency=2)
-        order: List[str] = []
+        m = build(
+            core,
+            ("control", LaneConfig(1, 3), 1),
+            ("prompt", LaneConfig(1, 2), 5),
+            global_concurrency=2,
+        )
+        order: list[str] = []
         gate = asyncio.Event()
 
         def cmd(name: str, wait: bool) -> Any:
@@ -204,9 +209,14 @@ def test_max_concurrency_is_never_exceeded(core: Any, run: Any) -> None:
 
 def test_equal_priorities_are_served_round_robin(core: Any, run: Any) -> None:
     async def main() -> None:
-        m = build(core, ("x", LaneConfig(1, 1), 2), ("y", LaneConfig(1, 1), 2),
-                  ("z", LaneConfig(1, 1), 2), global_concurrency=3)
-        order: List[str] = []
+        m = build(
+            core,
+            ("x", LaneConfig(1, 1), 2),
+            ("y", LaneConfig(1, 1), 2),
+            ("z", LaneConfig(1, 1), 2),
+            global_concurrency=3,
+        )
+        order: list[str] = []
 
         def cmd(lane: str) -> Any:
             async def go() -> None:
@@ -223,7 +233,7 @@ def test_equal_priorities_are_served_round_robin(core: Any, run: Any) -> None:
         assert sorted(order) == ["x"] * 4 + ["y"] * 4 + ["z"] * 4
         # no lane runs twice before each other lane of its level ran once more
         for i in range(0, 12, 3):
-            assert sorted(order[i:i + 3]) == ["x", "y", "z"], order
+            assert sorted(order[i : i + 3]) == ["x", "y", "z"], order
 
     run(main())
 
