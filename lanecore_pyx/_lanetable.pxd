@@ -1,0 +1,79 @@
+# cython: language_level=3
+"""Declarations of the compiled lane table (see _lanetable.pyx)."""
+
+cimport cython
+from cpython.object cimport PyObject
+from libc.stdint cimport uint64_t
+
+from lanecore_pyx._tokenbucket cimport bucket_t
+
+cdef enum:
+    LEVELS = 256        # priority levels 0..255, 0 served first
+    LEVEL_WORDS = 4     # 64-bit words of a level bitmap
+    RING_READY = 0      # lanes that may dispatch now
+    RING_RESERVED = 1   # ready lanes still under their min_concurrency
+    RINGS = 2
+
+
+ctypedef struct lane_t:
+    # Pending commands: a ring buffer of owned references indexed by ``ticket & (cap - 1)``.
+    # Tickets head..tail-1 are in the buffer; a NULL slot among them is a tombstone left by
+    # remove(). The slot of ``head`` is never a tombstone while ``pending > 0``; slots outside
+    # head..tail-1 are always NULL. cap is 0 (buf NULL) or a power of two >= tail - head.
+    PyObject** buf
+    Py_ssize_t cap
+    uint64_t head           # ticket of the oldest pending command (== tail when none)
+    uint64_t tail           # the next ticket to hand out
+    Py_ssize_t pending      # live (non-tombstone) commands
+    Py_ssize_t active
+    long long min_conc      # (64-bit on every platform, like the reserve)
+    Py_ssize_t max_conc     # saturated at PY_SSIZE_T_MAX
+    long long unmet         # this lane's share of the table's reserve
+    # intrusive circular doubly-linked lists, one per ring (RING_READY, RING_RESERVED)
+    Py_ssize_t next[RINGS]
+    Py_ssize_t prev[RINGS]
+    bint in_ring[RINGS]     # in_ready, in_reserved
+    int base                # base priority
+    int prio                # effective priority = the level of the lane's ring membership
+    bint paused
+    bint throttled
+    bint has_bucket
+    bucket_t bucket
+
+
+cdef class LaneTable:
+    cdef lane_t* _lanes
+    cdef Py_ssize_t _count            # lanes in use
+    cdef Py_ssize_t _allocated        # lanes allocated
+    cdef long long _limit             # global limit, saturated at LLONG_MAX (0 = none)
+    cdef object _global_limit         # the global limit as given
+    cdef object _clock                # None: the C monotonic clock
+    cdef Py_ssize_t _total_active
+    cdef Py_ssize_t _total_pending
+    cdef long long _reserve           # slots held for lanes still under their min_concurrency
+    cdef Py_ssize_t _throttled_count
+    # dispatch index: per ring, a bitmap of non-empty levels and the head lane of each level
+    cdef uint64_t _bits[RINGS][LEVEL_WORDS]
+    cdef Py_ssize_t _heads[RINGS][LEVELS]
+    cdef object __weakref__           # weak references, as to the twin's instances
+
+    @cython.final
+    cdef Py_ssize_t _lane_index(self, object lane) except -1
+    @cython.final
+    cdef double _now(self) except? -1.0
+    @cython.final
+    cdef void _join(self, int ring, Py_ssize_t lane) noexcept
+    @cython.final
+    cdef void _leave(self, int ring, Py_ssize_t lane) noexcept
+    @cython.final
+    cdef void _to_back(self, int ring, Py_ssize_t lane) noexcept
+    @cython.final
+    cdef void _refresh(self, Py_ssize_t lane) noexcept
+    @cython.final
+    cdef void _unlink(self, Py_ssize_t lane) noexcept
+    @cython.final
+    cdef void _rotate(self, Py_ssize_t lane) noexcept
+    @cython.final
+    cdef void _reset(self) noexcept
+    @cython.final
+    cdef void _release(self) noexcept

@@ -1,0 +1,691 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, freethreading_compatible=True, cdivision=True, auto_pickle=False
+"""Which pending command runs next (compiled twin of ``lanecore._lanetable_py``).
+
+The table holds each lane's pending commands (FIFO), its active count and caps, and an index
+of the lanes that could dispatch now, bucketed by effective priority (0..255). ``pop_ready``
+takes the oldest command of the best dispatchable lane, serving lanes of one priority level
+round-robin.
+
+Layout: one C array of ``lane_t`` records (grown geometrically). Each lane keeps its pending
+commands in a ring buffer of owned ``PyObject*`` addressed by ticket. The dispatch index has two
+rings (ready, reserved); each is a 256-bit bitmap of non-empty levels plus, per level, an
+intrusive circular doubly-linked list of lane indices whose head is the next lane to serve.
+The list operations reproduce the twin's ``OrderedDict`` rings exactly: joining appends at the
+tail, a dispatch moves the lane to the tail, leaving unlinks (a leaving head passes the turn to
+its successor).
+"""
+
+cimport cython
+from cpython.bool cimport PyBool_Check
+from cpython.exc cimport PyErr_Clear, PyErr_Occurred
+from cpython.list cimport PyList_New
+from cpython.long cimport PyLong_Check
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Realloc
+from cpython.object cimport PyObject
+from libc.limits cimport LLONG_MAX
+from libc.stdint cimport uint64_t
+from libc.string cimport memset
+
+from lanecore_pyx._bits cimport bits_clear, bits_first, bits_set
+from lanecore_pyx._clock cimport lanecore_monotonic
+from lanecore_pyx._tokenbucket cimport (
+    bucket_init,
+    bucket_time_until,
+    bucket_try_acquire,
+    check_bucket_args,
+    clock_now,
+)
+
+PRIORITY_LEVELS = 256
+
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
+    # the raw C API, with no exception handling added by Cython (callers check PyErr_Occurred)
+    Py_ssize_t lc_as_ssize_t "PyLong_AsSsize_t"(object o) noexcept
+    unsigned long long lc_as_u64 "PyLong_AsUnsignedLongLong"(object o) noexcept
+    void lc_list_set_item "PyList_SET_ITEM"(object lst, Py_ssize_t i, PyObject* item) noexcept
+    void lc_incref "Py_INCREF"(PyObject* o) noexcept
+    void lc_decref "Py_DECREF"(PyObject* o) noexcept
+
+cdef extern from *:
+    """
+    /* Hand an owned reference to Cython as the function's (new) reference: a steal. */
+    static CYTHON_INLINE PyObject* lanecore_steal(PyObject* o) { return o; }
+    """
+    object lc_steal "lanecore_steal"(PyObject* o)
+
+# The GC hooks: the ring buffers hold references the generated tp_traverse cannot see.
+ctypedef int (*lc_visitproc)(PyObject*, void*) noexcept
+ctypedef int (*lc_traverseproc)(PyObject*, lc_visitproc, void*) noexcept
+ctypedef int (*lc_inquiry)(PyObject*) noexcept
+
+cdef extern from "Python.h":
+    ctypedef struct lc_typeobject "PyTypeObject":
+        lc_traverseproc tp_traverse
+        lc_inquiry tp_clear
+
+cdef enum:
+    RING_MIN_CAP = 8        # a lane's first buffer
+    RING_KEEP_CAP = 64      # an emptied buffer bigger than this is given back
+    LANES_MIN_CAP = 8
+
+# The reserve (the sum of every lane's unmet minimum) is a 64-bit count on every platform.
+cdef long long MIN_CONCURRENCY_LIMIT = 0xFFFFFFFF
+
+
+# ------------------------------------------------------------------ ring buffers
+cdef inline int ring_grow(lane_t* L) except -1:
+    """Double the lane's buffer (or allocate its first one); tickets keep their order."""
+    cdef Py_ssize_t cap = L.cap * 2 if L.cap else RING_MIN_CAP
+    cdef PyObject** buf
+    cdef uint64_t t, old_mask, new_mask
+    if L.cap > PY_SSIZE_T_MAX // (2 * <Py_ssize_t>sizeof(PyObject*)):
+        raise MemoryError()
+    buf = <PyObject**>PyMem_Calloc(<size_t>cap, sizeof(PyObject*))
+    if buf == NULL:
+        raise MemoryError()
+    if L.buf != NULL:
+        old_mask = <uint64_t>(L.cap - 1)
+        new_mask = <uint64_t>(cap - 1)
+        t = L.head
+        while t != L.tail:
+            buf[t & new_mask] = L.buf[t & old_mask]
+            t += 1
+        PyMem_Free(L.buf)
+    L.buf = buf
+    L.cap = cap
+    return 0
+
+
+cdef inline void ring_emptied(lane_t* L) noexcept:
+    """pending just reached 0 (every slot is NULL): restart at the tail, give a big buffer back."""
+    L.head = L.tail
+    if L.cap > RING_KEEP_CAP:
+        PyMem_Free(L.buf)
+        L.buf = NULL
+        L.cap = 0
+
+
+cdef inline void ring_skip_tombstones(lane_t* L) noexcept:
+    """Advance head past removed slots (pending > 0, so a live slot follows)."""
+    cdef uint64_t mask = <uint64_t>(L.cap - 1)
+    while L.buf[L.head & mask] == NULL:
+        L.head += 1
+
+
+cdef inline PyObject* ring_pop(lane_t* L) noexcept:
+    """Take the oldest command (pending > 0); the caller owns the returned reference."""
+    cdef uint64_t slot = L.head & <uint64_t>(L.cap - 1)
+    cdef PyObject* item = L.buf[slot]
+    L.buf[slot] = NULL
+    L.head += 1
+    L.pending -= 1
+    if L.pending == 0:
+        ring_emptied(L)
+    else:
+        ring_skip_tombstones(L)
+    return item
+
+
+cdef inline void ring_release(lane_t* L) noexcept:
+    """Drop every reference in the buffer and free it (the lane must be detached already)."""
+    cdef uint64_t t = L.head
+    cdef uint64_t mask = <uint64_t>(L.cap - 1)
+    cdef PyObject* item
+    if L.buf == NULL:
+        return
+    while t != L.tail:
+        item = L.buf[t & mask]
+        if item != NULL:
+            L.buf[t & mask] = NULL
+            lc_decref(item)
+        t += 1
+    PyMem_Free(L.buf)
+    L.buf = NULL
+    L.cap = 0
+
+
+# ---------------------------------------------------------------- argument checks
+cdef int _check_priority(object priority) except -1:
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise TypeError(f"priority must be an int, got {priority!r}")
+    if not 0 <= priority < LEVELS:
+        raise ValueError(f"priority must be in 0..255, got {priority}")
+    return 0
+
+
+cdef int _check_count(str name, object value) except -1:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    return 0
+
+
+cdef class LaneTable:
+    """Lanes, their pending commands and the dispatch index; no asyncio, no clock of its own."""
+
+    def __cinit__(self):
+        self._global_limit = 0
+        self._reset()
+
+    @cython.critical_section
+    def __init__(self, global_limit=0, clock=None):
+        if isinstance(global_limit, bool) or not isinstance(global_limit, int):
+            raise TypeError(f"global_limit must be an int, got {global_limit!r}")
+        if global_limit < 0:
+            raise ValueError(f"global_limit must be >= 0 (0 = no limit), got {global_limit}")
+        self._release()  # calling __init__ again starts from an empty table, as in the twin
+        self._global_limit = global_limit
+        # (the limit is only compared with counts far below LLONG_MAX: saturating changes nothing)
+        self._limit = LLONG_MAX if global_limit > LLONG_MAX else <long long>global_limit
+        self._clock = clock
+
+    def __dealloc__(self):
+        self._release()
+
+    @cython.final
+    cdef void _reset(self) noexcept:
+        """An empty table (forgets the lane array without freeing it)."""
+        self._lanes = NULL
+        self._count = 0
+        self._allocated = 0
+        self._total_active = 0
+        self._total_pending = 0
+        self._reserve = 0
+        self._throttled_count = 0
+        memset(self._bits, 0, sizeof(self._bits))
+        memset(self._heads, 0xFF, sizeof(self._heads))  # every head -1: empty level
+
+    @cython.final
+    cdef void _release(self) noexcept:
+        """Empty the table, then drop the commands it held (which may run arbitrary code)."""
+        cdef lane_t* lanes = self._lanes
+        cdef Py_ssize_t count = self._count
+        cdef Py_ssize_t i
+        self._reset()
+        if lanes == NULL:
+            return
+        for i in range(count):
+            ring_release(&lanes[i])
+        PyMem_Free(lanes)
+
+    # ----------------------------------------------------------------- lanes
+    @cython.critical_section
+    def add_lane(
+        self,
+        priority,
+        min_concurrency,
+        max_concurrency,
+        rate_capacity=0.0,
+        rate_per_second=0.0,
+    ):
+        """Add a lane and return its index; a rate_per_second of 0 means no rate limit."""
+        cdef bint has_bucket = False
+        cdef double capacity = 0.0, rate = 0.0, now = 0.0
+        cdef Py_ssize_t lane, allocated, max_conc
+        cdef lane_t* lanes
+        cdef lane_t* L
+        _check_priority(priority)
+        _check_count("min_concurrency", min_concurrency)
+        _check_count("max_concurrency", max_concurrency)
+        if min_concurrency < 1:
+            raise ValueError(f"min_concurrency must be >= 1, got {min_concurrency}")
+        if max_concurrency < min_concurrency:
+            raise ValueError(
+                f"max_concurrency ({max_concurrency}) must be >= min_concurrency ({min_concurrency})"
+            )
+        if min_concurrency > MIN_CONCURRENCY_LIMIT:
+            raise OverflowError(
+                f"min_concurrency must be < 2**32 in the compiled core, got {min_concurrency}"
+            )
+        # (max_concurrency is only compared with the active count: saturating it changes nothing)
+        max_conc = PY_SSIZE_T_MAX if max_concurrency > PY_SSIZE_T_MAX else <Py_ssize_t>max_concurrency
+        if rate_per_second != 0.0 or rate_capacity != 0.0:
+            check_bucket_args(rate_capacity, rate_per_second)
+            capacity = float(rate_capacity)
+            rate = float(rate_per_second)
+            now = self._now()
+            has_bucket = True
+        if self._count == self._allocated:
+            allocated = self._allocated * 2 if self._allocated else LANES_MIN_CAP
+            if self._allocated > PY_SSIZE_T_MAX // (2 * <Py_ssize_t>sizeof(lane_t)):
+                raise MemoryError()
+            lanes = <lane_t*>PyMem_Realloc(self._lanes, <size_t>allocated * sizeof(lane_t))
+            if lanes == NULL:
+                raise MemoryError()
+            self._lanes = lanes
+            self._allocated = allocated
+        lane = self._count
+        L = &self._lanes[lane]
+        memset(L, 0, sizeof(lane_t))
+        L.base = <int>priority
+        L.prio = L.base
+        L.min_conc = <long long>min_concurrency
+        L.max_conc = max_conc
+        if has_bucket:
+            L.has_bucket = True
+            bucket_init(&L.bucket, capacity, rate, now)
+        self._count = lane + 1
+        return lane
+
+    @cython.final
+    cdef Py_ssize_t _lane_index(self, object lane) except -1:
+        cdef Py_ssize_t index
+        if not PyLong_Check(lane) or PyBool_Check(lane):
+            raise TypeError(f"lane must be an int, got {lane!r}")
+        index = lc_as_ssize_t(lane)
+        if index == -1 and PyErr_Occurred() != NULL:
+            PyErr_Clear()  # too big for Py_ssize_t: no such lane either
+        if index < 0 or index >= self._count:
+            raise IndexError(f"no lane with index {lane}")
+        return index
+
+    @cython.final
+    cdef double _now(self) except? -1.0:
+        return clock_now(self._clock)
+
+    # ------------------------------------------------------------ the index
+    @cython.final
+    cdef void _join(self, int ring, Py_ssize_t lane) noexcept:
+        """Append the lane at the tail of its level's ring (just before the head)."""
+        cdef lane_t* lanes = self._lanes
+        cdef lane_t* L = &lanes[lane]
+        cdef int level = L.prio
+        cdef Py_ssize_t head = self._heads[ring][level]
+        cdef Py_ssize_t tail
+        if head < 0:
+            self._heads[ring][level] = lane
+            L.next[ring] = lane
+            L.prev[ring] = lane
+            bits_set(self._bits[ring], level)
+        else:
+            tail = lanes[head].prev[ring]
+            L.prev[ring] = tail
+            L.next[ring] = head
+            lanes[tail].next[ring] = lane
+            lanes[head].prev[ring] = lane
+        L.in_ring[ring] = True
+
+    @cython.final
+    cdef void _leave(self, int ring, Py_ssize_t lane) noexcept:
+        """Unlink the lane from its level's ring; a leaving head passes the turn to its next."""
+        cdef lane_t* lanes = self._lanes
+        cdef lane_t* L = &lanes[lane]
+        cdef int level = L.prio
+        cdef Py_ssize_t nxt = L.next[ring]
+        cdef Py_ssize_t prv
+        if nxt == lane:
+            self._heads[ring][level] = -1
+            bits_clear(self._bits[ring], level)
+        else:
+            prv = L.prev[ring]
+            lanes[prv].next[ring] = nxt
+            lanes[nxt].prev[ring] = prv
+            if self._heads[ring][level] == lane:
+                self._heads[ring][level] = nxt
+        L.in_ring[ring] = False
+
+    @cython.final
+    cdef void _to_back(self, int ring, Py_ssize_t lane) noexcept:
+        """Move the lane to the tail of its ring (OrderedDict.move_to_end)."""
+        cdef lane_t* lanes = self._lanes
+        cdef lane_t* L = &lanes[lane]
+        cdef int level = L.prio
+        cdef Py_ssize_t head = self._heads[ring][level]
+        if head == lane:
+            self._heads[ring][level] = L.next[ring]  # circular: the old head becomes the tail
+        elif lanes[head].prev[ring] != lane:
+            self._leave(ring, lane)
+            self._join(ring, lane)
+
+    @cython.final
+    cdef void _refresh(self, Py_ssize_t lane) noexcept:
+        """Bring the lane's index membership and reservation in line with its state."""
+        cdef lane_t* L = &self._lanes[lane]
+        cdef bint ready = (
+            L.pending > 0 and L.active < L.max_conc and not L.paused and not L.throttled
+        )
+        cdef bint reserved = ready and L.active < L.min_conc
+        cdef long long unmet = 0
+        if ready != L.in_ring[RING_READY]:
+            if ready:
+                self._join(RING_READY, lane)
+            else:
+                self._leave(RING_READY, lane)
+        if reserved != L.in_ring[RING_RESERVED]:
+            if reserved:
+                self._join(RING_RESERVED, lane)
+            else:
+                self._leave(RING_RESERVED, lane)
+        if L.pending > 0 and not L.paused and L.active < L.min_conc:
+            unmet = L.min_conc - L.active
+        self._reserve += unmet - L.unmet
+        L.unmet = unmet
+
+    @cython.final
+    cdef void _unlink(self, Py_ssize_t lane) noexcept:
+        cdef lane_t* L = &self._lanes[lane]
+        if L.in_ring[RING_READY]:
+            self._leave(RING_READY, lane)
+        if L.in_ring[RING_RESERVED]:
+            self._leave(RING_RESERVED, lane)
+
+    @cython.final
+    cdef void _rotate(self, Py_ssize_t lane) noexcept:
+        cdef lane_t* L = &self._lanes[lane]
+        if L.in_ring[RING_READY]:
+            self._to_back(RING_READY, lane)
+        if L.in_ring[RING_RESERVED]:
+            self._to_back(RING_RESERVED, lane)
+
+    # ------------------------------------------------------------- commands
+    @cython.critical_section
+    def push(self, lane, item):
+        """Append item to the lane's FIFO and return its ticket (for ``remove``)."""
+        cdef Py_ssize_t index = self._lane_index(lane)
+        cdef lane_t* L
+        cdef uint64_t ticket
+        if item is None:
+            raise TypeError("item must not be None")
+        L = &self._lanes[index]
+        if L.tail - L.head == <uint64_t>L.cap:
+            ring_grow(L)
+        ticket = L.tail
+        L.buf[ticket & <uint64_t>(L.cap - 1)] = <PyObject*>item
+        lc_incref(<PyObject*>item)
+        L.tail = ticket + 1
+        L.pending += 1
+        self._total_pending += 1
+        self._refresh(index)
+        return ticket
+
+    @cython.critical_section
+    def pop_ready(self):
+        """Take the next command to run (counting it active), or None if nothing may run now."""
+        cdef long long free
+        cdef Py_ssize_t lane
+        cdef int ring, level
+        cdef lane_t* L
+        cdef PyObject* item
+        cdef double now
+        while True:
+            ring = RING_READY
+            if self._limit:
+                free = self._limit - self._total_active
+                if free <= 0:
+                    return None
+                if free <= self._reserve:
+                    ring = RING_RESERVED
+            level = bits_first(self._bits[ring])
+            if level < 0:
+                return None
+            lane = self._heads[ring][level]
+            L = &self._lanes[lane]
+            if L.has_bucket:
+                if self._clock is None:
+                    now = lanecore_monotonic()
+                else:
+                    now = clock_now(self._clock)
+                    # the Python clock may have used this table: look again before popping
+                    L = &self._lanes[lane]
+                    if L.pending == 0 or L.throttled:
+                        continue
+                if not bucket_try_acquire(&L.bucket, now):
+                    L.throttled = True
+                    self._throttled_count += 1
+                    self._refresh(lane)
+                    continue
+            item = ring_pop(L)
+            self._total_pending -= 1
+            L.active += 1
+            self._total_active += 1
+            self._rotate(lane)
+            self._refresh(lane)
+            return lc_steal(item)
+
+    @cython.critical_section
+    def complete(self, lane):
+        """Free one active slot of the lane."""
+        cdef Py_ssize_t index = self._lane_index(lane)
+        cdef lane_t* L = &self._lanes[index]
+        if L.active == 0:
+            raise ValueError(f"lane {lane} has no active command to complete")
+        L.active -= 1
+        self._total_active -= 1
+        self._refresh(index)
+
+    @cython.critical_section
+    def remove(self, lane, ticket):
+        """Drop the pending command with this ticket; return it, or None if it is not pending."""
+        cdef Py_ssize_t index = self._lane_index(lane)
+        cdef lane_t* L
+        cdef uint64_t t, slot
+        cdef PyObject* item
+        if not PyLong_Check(ticket) or PyBool_Check(ticket):
+            raise TypeError(f"ticket must be an int, got {ticket!r}")
+        t = lc_as_u64(ticket)
+        if t == <uint64_t>-1 and PyErr_Occurred() != NULL:
+            PyErr_Clear()  # negative or beyond 64 bits: never a ticket
+            return None
+        L = &self._lanes[index]
+        if t < L.head or t >= L.tail:
+            return None
+        slot = t & <uint64_t>(L.cap - 1)
+        item = L.buf[slot]
+        if item == NULL:
+            return None
+        L.buf[slot] = NULL
+        L.pending -= 1
+        if L.pending == 0:
+            ring_emptied(L)
+        elif t == L.head:
+            ring_skip_tombstones(L)
+        self._total_pending -= 1
+        self._refresh(index)
+        return lc_steal(item)
+
+    @cython.critical_section
+    def take_all(self, lane):
+        """Remove and return every pending command of the lane, oldest first."""
+        cdef Py_ssize_t index = self._lane_index(lane)
+        cdef Py_ssize_t n, j
+        cdef lane_t* L
+        cdef uint64_t t, mask
+        cdef PyObject* item
+        cdef list items
+        while True:
+            n = self._lanes[index].pending
+            items = PyList_New(n)
+            # allocating may run the GC and finalizers that use this table: check again
+            if self._lanes[index].pending == n:
+                break
+        L = &self._lanes[index]
+        if n:
+            mask = <uint64_t>(L.cap - 1)
+            t = L.head
+            j = 0
+            while j < n:
+                item = L.buf[t & mask]
+                if item != NULL:
+                    L.buf[t & mask] = NULL
+                    lc_list_set_item(items, j, item)  # steals the buffer's reference
+                    j += 1
+                t += 1
+            L.pending = 0
+            ring_emptied(L)
+            self._total_pending -= n
+        self._refresh(index)
+        return items
+
+    @cython.critical_section
+    def peek(self, lane):
+        """The lane's oldest pending command, or None."""
+        cdef Py_ssize_t index = self._lane_index(lane)
+        cdef lane_t* L = &self._lanes[index]
+        if L.pending:
+            return <object>L.buf[L.head & <uint64_t>(L.cap - 1)]
+        return None
+
+    # ---------------------------------------------------------- lane state
+    @cython.critical_section
+    def pause(self, lane):
+        """Stop dispatching from the lane (running commands are unaffected)."""
+        cdef Py_ssize_t index = self._lane_index(lane)
+        self._lanes[index].paused = True
+        self._refresh(index)
+
+    @cython.critical_section
+    def resume(self, lane):
+        """Dispatch from the lane again."""
+        cdef Py_ssize_t index = self._lane_index(lane)
+        self._lanes[index].paused = False
+        self._refresh(index)
+
+    @cython.critical_section
+    def is_paused(self, lane):
+        cdef Py_ssize_t index = self._lane_index(lane)
+        return self._lanes[index].paused
+
+    @cython.critical_section
+    def set_priority(self, lane, priority):
+        """Set the lane's effective priority; it joins the back of its new level's rotation."""
+        cdef Py_ssize_t index = self._lane_index(lane)
+        cdef int level
+        _check_priority(priority)
+        level = <int>priority
+        if level == self._lanes[index].prio:
+            return
+        self._unlink(index)
+        self._lanes[index].prio = level
+        self._refresh(index)
+
+    @cython.critical_section
+    def priority(self, lane):
+        """Effective priority (base priority unless boosted)."""
+        cdef Py_ssize_t index = self._lane_index(lane)
+        return self._lanes[index].prio
+
+    @cython.critical_section
+    def base_priority(self, lane):
+        cdef Py_ssize_t index = self._lane_index(lane)
+        return self._lanes[index].base
+
+    @cython.critical_section
+    def pending(self, lane):
+        cdef Py_ssize_t index = self._lane_index(lane)
+        return self._lanes[index].pending
+
+    @cython.critical_section
+    def active(self, lane):
+        cdef Py_ssize_t index = self._lane_index(lane)
+        return self._lanes[index].active
+
+    @cython.critical_section
+    def is_throttled(self, lane):
+        cdef Py_ssize_t index = self._lane_index(lane)
+        return self._lanes[index].throttled
+
+    # ---------------------------------------------------------- rate limits
+    @cython.critical_section
+    def next_token_delay(self):
+        """Seconds until the first throttled lane has a token; -1.0 if no lane is throttled."""
+        cdef double best = -1.0
+        cdef double delay, now
+        cdef Py_ssize_t lane = 0
+        if self._throttled_count:
+            while lane < self._count:  # in index order, re-reading the count like the twin
+                if self._lanes[lane].throttled:
+                    now = self._now()
+                    delay = bucket_time_until(&self._lanes[lane].bucket, now)
+                    if best < 0.0 or delay < best:
+                        best = delay
+                lane += 1
+        return best
+
+    @cython.critical_section
+    def wake_throttled(self):
+        """Make every throttled lane that now has a token dispatchable again; return how many."""
+        cdef Py_ssize_t woken = 0
+        cdef Py_ssize_t lane = 0
+        cdef lane_t* L
+        cdef double now
+        if self._throttled_count:
+            while lane < self._count:
+                if self._lanes[lane].throttled:
+                    now = self._now()
+                    L = &self._lanes[lane]
+                    if bucket_time_until(&L.bucket, now) == 0.0 and L.throttled:
+                        L.throttled = False
+                        self._throttled_count -= 1
+                        self._refresh(lane)
+                        woken += 1
+                lane += 1
+        return woken
+
+    # ---------------------------------------------------------------- totals
+    @property
+    def lane_count(self):
+        return self._count
+
+    @property
+    def total_pending(self):
+        return self._total_pending
+
+    @property
+    def total_active(self):
+        return self._total_active
+
+    @property
+    def global_limit(self):
+        return self._global_limit
+
+    @property
+    def reserved_slots(self):
+        """Slots held back for lanes with pending work that run fewer than their minimum."""
+        return self._reserve
+
+    @property
+    def throttled_count(self):
+        return self._throttled_count
+
+
+# ------------------------------------------------------------------ GC support
+cdef lc_traverseproc _base_traverse = (<lc_typeobject*>LaneTable).tp_traverse
+cdef lc_inquiry _base_clear = (<lc_typeobject*>LaneTable).tp_clear
+
+
+cdef int _lanetable_traverse(PyObject* o, lc_visitproc visit, void* arg) noexcept:
+    """Visit the generated fields, then every pending command."""
+    cdef int r
+    cdef Py_ssize_t i
+    cdef lane_t* L
+    cdef uint64_t t, mask
+    cdef PyObject* item
+    if _base_traverse != NULL:
+        r = _base_traverse(o, visit, arg)
+        if r:
+            return r
+    for i in range((<LaneTable>o)._count):
+        L = &(<LaneTable>o)._lanes[i]
+        if L.pending:
+            mask = <uint64_t>(L.cap - 1)
+            t = L.head
+            while t != L.tail:
+                item = L.buf[t & mask]
+                if item != NULL:
+                    r = visit(item, arg)
+                    if r:
+                        return r
+                t += 1
+    return 0
+
+
+cdef int _lanetable_clear(PyObject* o) noexcept:
+    """Break reference cycles through pending commands: empty the table."""
+    (<LaneTable>o)._release()
+    if _base_clear != NULL:
+        return _base_clear(o)
+    return 0
+
+
+(<lc_typeobject*>LaneTable).tp_traverse = _lanetable_traverse
+(<lc_typeobject*>LaneTable).tp_clear = _lanetable_clear
