@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from types import SimpleNamespace
 
-from lanecore import _lanetable_py, _tokenbucket_py
+from lanecore import _dispatch_py, _lanetable_py, _tokenbucket_py
 
 
 def _flag(name: str) -> bool:
@@ -17,15 +17,21 @@ def _flag(name: str) -> bool:
 
 
 def _load_compiled() -> SimpleNamespace:
-    from lanecore_pyx import _lanetable, _tokenbucket
+    from lanecore_pyx import _dispatch, _lanetable, _tokenbucket
 
     return SimpleNamespace(
-        name="cython", LaneTable=_lanetable.LaneTable, TokenBucket=_tokenbucket.TokenBucket
+        name="cython",
+        LaneTable=_lanetable.LaneTable,
+        TokenBucket=_tokenbucket.TokenBucket,
+        Dispatcher=_dispatch.Dispatcher,
     )
 
 
 PYTHON_CORE = SimpleNamespace(
-    name="python", LaneTable=_lanetable_py.LaneTable, TokenBucket=_tokenbucket_py.TokenBucket
+    name="python",
+    LaneTable=_lanetable_py.LaneTable,
+    TokenBucket=_tokenbucket_py.TokenBucket,
+    Dispatcher=_dispatch_py.Dispatcher,
 )
 
 CORES: dict[str, SimpleNamespace] = {"python": PYTHON_CORE}

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from asyncio import CancelledError
 from collections.abc import Hashable, Iterable, Sequence
-from itertools import count
 from typing import Any
 
 from lanecore import _impl, events
@@ -27,10 +25,6 @@ from lanecore.handle import CommandHandle
 from lanecore.stats import LaneStatus, QueueStats
 
 logger = logging.getLogger("lanecore")
-
-# A runner that keeps finding commands which finish without suspending yields to the loop
-# after this many, so other tasks and I/O are never starved by a burst of quick commands.
-YIELD_EVERY = 256
 
 LaneSpec = tuple[str, LaneConfig, int]
 
@@ -135,7 +129,6 @@ class QueueManager:
         self._dlq = DeadLetterQueue(dlq_size)
         self._events = EventHub(event_buffer)
         self._listeners = self._events.streams  # non-empty only while someone subscribes
-        self._ids = count(1)
         self._inflight: dict[Hashable, CommandHandle] = {}
         self._idle: list[asyncio.Future[CommandHandle]] = []
         self._runners: set[asyncio.Task[None]] = set()
@@ -148,6 +141,8 @@ class QueueManager:
         self._started = False
         self._shutdown = False
         self._closed = False
+        self._dispatch = core.Dispatcher(self, self._table, CommandHandle)
+        self._dispatch.rate_limited = self._rate_limited
 
     # ------------------------------------------------------------------ lifecycle
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
@@ -159,7 +154,7 @@ class QueueManager:
                 "(use lanecore.compat for blocking use from threads)"
             ) from None
         if self._loop is None:
-            self._loop = loop
+            self._loop = self._dispatch.loop = loop
         elif self._loop is not loop:
             raise RuntimeError("this QueueManager is bound to another event loop")
         return loop
@@ -170,8 +165,8 @@ class QueueManager:
             raise ShutdownInProgress("the manager is closed and cannot be started again")
         self._bind_loop()
         if not self._started:
-            self._started = True
-            self._kick()
+            self._started = self._dispatch.started = True
+            self._dispatch.kick()
 
     def shutdown(self) -> None:
         """Stop accepting work; queued and running commands still complete (see drain)."""
@@ -213,7 +208,7 @@ class QueueManager:
         self.shutdown()
         if self._closed:
             return
-        self._closed = True
+        self._closed = self._dispatch.closed = True
         for handle in list(self._inflight.values()):
             handle.cancel()
         for parked in self._idle:
@@ -271,34 +266,14 @@ class QueueManager:
         run = to_runner(command, ls.run_in_executor if run_in_executor is None else run_in_executor)
         seconds = ls.timeout if timeout is None else to_seconds("timeout", timeout)
         if command_id is None:
-            command_id = next(self._ids)
+            pass  # the dispatcher numbers it
         elif not isinstance(command_id, str) or not command_id:
             raise TypeError(f"command_id must be a non-empty str, got {command_id!r}")
         elif command_id in self._inflight:
             raise ValueError(f"command_id {command_id!r} is already queued or running")
-        loop = self._loop or self._bind_loop()
-        handle = CommandHandle(loop=loop)
-        handle.command_id = command_id
-        handle._command = command
-        handle._run = run
-        handle._lane = ls
-        handle._manager = self
-        handle._timeout = seconds
-        handle._failures = 0
-        handle._runner = None
-        handle._timer = None
-        if ls.boost is not None:
-            handle._submitted_at = loop.time()
-        handle._ticket = self._table.push(ls.index, handle)
-        self._inflight[command_id] = handle
-        if self._listeners:
-            self._events.emit(
-                events.COMMAND_SUBMITTED, {"lane_id": ls.lane_id, "command_id": command_id}
-            )
-        if ls.hooks:
-            self._lane_changed(ls)
-        if self._started:
-            self._kick()
+        if self._loop is None:
+            self._bind_loop()
+        handle: CommandHandle = self._dispatch.submit(ls, command, run, seconds, command_id)
         return handle
 
     def submit_many(
@@ -308,69 +283,22 @@ class QueueManager:
         ls = self._lane(lane_id)
         if self._shutdown:
             raise ShutdownInProgress(f"shutdown() was called; {lane_id!r} accepts no new work")
-        batch = list(commands)
-        runs = [to_runner(command, ls.run_in_executor) for command in batch]
         seconds = ls.timeout if timeout is None else to_seconds("timeout", timeout)
-        loop = self._loop or self._bind_loop()
-        push = self._table.push
-        index = ls.index
-        inflight = self._inflight
-        ids = self._ids
-        boosted = ls.boost is not None
-        now = loop.time()
-        handles = []
-        for command, run in zip(batch, runs, strict=True):
-            handle = CommandHandle(loop=loop)
-            handle.command_id = command_id = next(ids)
-            handle._command = command
-            handle._run = run
-            handle._lane = ls
-            handle._manager = self
-            handle._timeout = seconds
-            handle._failures = 0
-            handle._runner = None
-            handle._timer = None
-            if boosted:
-                handle._submitted_at = now
-            handle._ticket = push(index, handle)
-            inflight[command_id] = handle
-            handles.append(handle)
-        if self._listeners:
-            for handle in handles:
-                self._events.emit(
-                    events.COMMAND_SUBMITTED,
-                    {"lane_id": ls.lane_id, "command_id": handle.command_id},
-                )
-        if ls.hooks:
-            self._lane_changed(ls)
-        if self._started:
-            self._kick()
+        if self._loop is None:
+            self._bind_loop()
+        handles: list[CommandHandle] = self._dispatch.submit_many(
+            ls, commands, seconds, ls.run_in_executor
+        )
         return handles
 
     # ------------------------------------------------------------------ dispatch
     def _kick(self) -> None:
-        """Hand every command that may run now to an idle runner, or to a new one."""
-        if not self._started or self._closed:
-            return
-        pop = self._table.pop_ready
-        idle = self._idle
-        while True:
-            handle = pop()
-            if handle is None:
-                break
-            ls = handle._lane
-            if ls.hooks:
-                self._lane_changed(ls)
-            if idle:
-                idle.pop().set_result(handle)
-            else:
-                self._spawn(handle)
-        if self._rate_limited:
-            self._arm_token_timer()
+        """Hand every command that may run now to a runner (after a slot or token frees)."""
+        self._dispatch.kick()
 
     def _spawn(self, handle: CommandHandle) -> None:
         assert self._loop is not None
-        task = self._loop.create_task(self._runner_main(handle))
+        task = self._loop.create_task(self._dispatch.run(handle))
         self._runners.add(task)
         task.add_done_callback(self._runner_done)
 
@@ -380,97 +308,6 @@ class QueueManager:
             exc = task.exception()
             if exc is not None and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 logger.error("lanecore runner crashed", exc_info=exc)
-
-    async def _runner_main(self, handle: CommandHandle) -> None:
-        """Run the given command, then keep pulling the next one until none may run."""
-        table = self._table
-        pop = table.pop_ready
-        complete = table.complete
-        inflight = self._inflight
-        listeners = self._listeners
-        idle = self._idle
-        emit = self._events.emit
-        rate_limited = self._rate_limited
-        assert self._loop is not None
-        create_future = self._loop.create_future
-        me = asyncio.current_task()
-        assert me is not None
-        burst = 0
-        while True:
-            if not handle.done():  # else cancelled between hand-over and start
-                ls = handle._lane
-                handle._runner = me
-                if listeners:
-                    emit(
-                        events.COMMAND_STARTED,
-                        {
-                            "lane_id": ls.lane_id,
-                            "command_id": handle.command_id,
-                            "command_type": handle.command_type,
-                        },
-                    )
-                seconds = handle._timeout
-                deadline = None
-                try:
-                    if seconds is None:
-                        result = await handle._run()
-                    else:
-                        deadline = asyncio.timeout(seconds)
-                        async with deadline:
-                            result = await handle._run()
-                except CancelledError as exc:
-                    if handle.done():
-                        return  # the handle was cancelled while running: this runner is detached
-                    if me.cancelling():
-                        self._abandon(handle)
-                        raise
-                    self._failed(handle, RuntimeError("command raised CancelledError"), exc)
-                except TimeoutError as exc:
-                    if handle.done():
-                        return
-                    if deadline is not None and deadline.expired():
-                        assert seconds is not None
-                        self._failed(handle, CommandTimeout(handle.command_id, seconds), exc)
-                    else:
-                        self._failed(handle, exc, None)
-                except BaseException as exc:
-                    if handle.done():
-                        return
-                    self._failed(handle, exc, None)
-                    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                        raise
-                else:
-                    if handle.done():
-                        return  # cancelled while running; the command ignored it
-                    complete(ls.index)
-                    command_id = handle.command_id
-                    del inflight[command_id]
-                    handle.set_result(result)
-                    if listeners:
-                        emit(
-                            events.COMMAND_COMPLETED,
-                            {"lane_id": ls.lane_id, "command_id": command_id},
-                        )
-                    if not inflight and self._drain_waiters:
-                        self._wake_drainers()
-            next_handle = pop()
-            if next_handle is None:
-                if rate_limited:
-                    self._arm_token_timer()
-                parked = create_future()
-                idle.append(parked)
-                handle = await parked
-                burst = 0
-                continue
-            handle = next_handle
-            if rate_limited:
-                self._arm_token_timer()
-            if handle._lane.hooks:
-                self._lane_changed(handle._lane)
-            burst += 1
-            if burst >= YIELD_EVERY:
-                burst = 0
-                await asyncio.sleep(0)
 
     def _failed(
         self, handle: CommandHandle, error: BaseException, cause: BaseException | None
@@ -560,7 +397,8 @@ class QueueManager:
             self._wake_drainers()
 
     def _wake_drainers(self) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
+        waiters = list(self._drain_waiters)
+        self._drain_waiters.clear()  # cleared in place: the dispatcher holds this list
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)

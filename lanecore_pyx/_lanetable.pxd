@@ -57,6 +57,14 @@ cdef class LaneTable:
     cdef Py_ssize_t _heads[RINGS][LEVELS]
     cdef object __weakref__           # weak references, as to the twin's instances
 
+    # C entry points for other compiled modules (the dispatcher); the def methods wrap them
+    @cython.final
+    cdef uint64_t c_push(self, Py_ssize_t index, object item) except? 0xFFFFFFFFFFFFFFFF
+    @cython.final
+    cdef object c_pop_ready(self)
+    @cython.final
+    cdef int c_complete(self, Py_ssize_t index) except -1
+
     @cython.final
     cdef Py_ssize_t _lane_index(self, object lane) except -1
     @cython.final

@@ -382,11 +382,15 @@ cdef class LaneTable:
     def push(self, lane, item):
         """Append item to the lane's FIFO and return its ticket (for ``remove``)."""
         cdef Py_ssize_t index = self._lane_index(lane)
-        cdef lane_t* L
-        cdef uint64_t ticket
         if item is None:
             raise TypeError("item must not be None")
-        L = &self._lanes[index]
+        return self.c_push(index, item)
+
+    @cython.final
+    cdef uint64_t c_push(self, Py_ssize_t index, object item) except? 0xFFFFFFFFFFFFFFFF:
+        """push() for C callers that checked the lane index and that item is not None."""
+        cdef lane_t* L = &self._lanes[index]
+        cdef uint64_t ticket
         if L.tail - L.head == <uint64_t>L.cap:
             ring_grow(L)
         ticket = L.tail
@@ -401,6 +405,11 @@ cdef class LaneTable:
     @cython.critical_section
     def pop_ready(self):
         """Take the next command to run (counting it active), or None if nothing may run now."""
+        return self.c_pop_ready()
+
+    @cython.final
+    cdef object c_pop_ready(self):
+        """pop_ready() for C callers."""
         cdef long long free
         cdef Py_ssize_t lane
         cdef int ring, level
@@ -445,10 +454,14 @@ cdef class LaneTable:
     @cython.critical_section
     def complete(self, lane):
         """Free one active slot of the lane."""
-        cdef Py_ssize_t index = self._lane_index(lane)
+        self.c_complete(self._lane_index(lane))
+
+    @cython.final
+    cdef int c_complete(self, Py_ssize_t index) except -1:
+        """complete() for C callers that checked the lane index."""
         cdef lane_t* L = &self._lanes[index]
         if L.active == 0:
-            raise ValueError(f"lane {lane} has no active command to complete")
+            raise ValueError(f"lane {index} has no active command to complete")
         L.active -= 1
         self._total_active -= 1
         self._refresh(index)

@@ -39,7 +39,7 @@ def test_required_extensions_are_the_default_core() -> None:
     not REQUIRED or DISABLED,
     reason="only with LANECORE_REQUIRE_EXTENSIONS=1 and without LANECORE_NO_EXTENSIONS",
 )
-@pytest.mark.parametrize("module", ["_lanetable", "_tokenbucket"])
+@pytest.mark.parametrize("module", ["_dispatch", "_lanetable", "_tokenbucket"])
 def test_compiled_modules_are_extension_modules(module: str) -> None:
     """The compiled core really is a built extension, not some .py shadowing it."""
     mod = __import__(f"lanecore_pyx.{module}", fromlist=["_"])

@@ -1,0 +1,237 @@
+"""Pure-Python twin of ``lanecore_pyx._dispatch``: the scheduler's per-command hot path.
+
+The Dispatcher makes handles and queues them, hands dispatchable commands to idle runners
+(or has the manager spawn one), and is the runner loop itself: pull the next command from the
+lane table, run it inline, resolve its handle, repeat. Everything rare — failures, retries,
+lane hooks, rate-limit timers, drain waiters — is delegated back to the manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from asyncio import CancelledError
+from collections.abc import Iterable
+from types import FunctionType
+from typing import TYPE_CHECKING, Any
+
+from lanecore import events
+from lanecore.commands import CO_COROUTINE, Runner, to_runner
+from lanecore.errors import CommandTimeout
+
+if TYPE_CHECKING:
+    from lanecore.handle import CommandHandle
+    from lanecore.manager import QueueManager, _Lane
+
+# A runner that keeps finding commands which finish without suspending yields to the loop
+# after this many, so other tasks and I/O are never starved by a burst of quick commands.
+YIELD_EVERY = 256
+
+
+class Dispatcher:
+    """The hot path of one manager; state the manager shares is passed in, not copied."""
+
+    def __init__(self, manager: QueueManager, table: Any, handle_type: type[CommandHandle]) -> None:
+        self.manager = manager
+        self.table = table
+        self.handle_type = handle_type
+        self.inflight: dict[Any, CommandHandle] = manager._inflight
+        self.idle: list[asyncio.Future[CommandHandle]] = manager._idle
+        self.listeners = manager._listeners
+        self.drain_waiters = manager._drain_waiters
+        self.emit = manager._events.emit
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.started = False
+        self.closed = False
+        self.rate_limited = False
+        self.next_id = 1
+
+    def _queue(
+        self,
+        ls: _Lane,
+        command: Any,
+        run: Runner,
+        timeout: float | None,
+        command_id: Any,
+        now: float,
+    ) -> CommandHandle:
+        if command_id is None:
+            command_id = self.next_id
+            self.next_id += 1
+        handle = self.handle_type(loop=self.loop)
+        handle.command_id = command_id
+        handle._command = command
+        handle._run = run
+        handle._lane = ls
+        handle._manager = self.manager
+        handle._timeout = timeout
+        handle._failures = 0
+        handle._runner = None
+        handle._timer = None
+        if ls.boost is not None:
+            handle._submitted_at = now
+        handle._ticket = self.table.push(ls.index, handle)
+        self.inflight[command_id] = handle
+        return handle
+
+    def submit(
+        self, ls: _Lane, command: Any, run: Runner, timeout: float | None, command_id: Any
+    ) -> CommandHandle:
+        """Queue one checked command and dispatch what may run."""
+        loop = self.loop
+        assert loop is not None
+        handle = self._queue(ls, command, run, timeout, command_id, loop.time())
+        if self.listeners:
+            self.emit(
+                events.COMMAND_SUBMITTED,
+                {"lane_id": ls.lane_id, "command_id": handle.command_id},
+            )
+        if ls.hooks:
+            self.manager._lane_changed(ls)
+        if self.started:
+            self.kick()
+        return handle
+
+    def submit_many(
+        self, ls: _Lane, commands: Iterable[Any], timeout: float | None, run_in_executor: bool
+    ) -> list[CommandHandle]:
+        """Check every command, then queue them all in order and dispatch what may run."""
+        batch = list(commands)
+        runs: list[Runner] = []
+        for command in batch:
+            if type(command) is FunctionType and command.__code__.co_flags & CO_COROUTINE:
+                runs.append(command)
+            else:
+                runs.append(to_runner(command, run_in_executor))
+        loop = self.loop
+        assert loop is not None
+        now = loop.time()
+        handles = [
+            self._queue(ls, command, run, timeout, None, now)
+            for command, run in zip(batch, runs, strict=True)
+        ]
+        if self.listeners:
+            for handle in handles:
+                self.emit(
+                    events.COMMAND_SUBMITTED,
+                    {"lane_id": ls.lane_id, "command_id": handle.command_id},
+                )
+        if ls.hooks:
+            self.manager._lane_changed(ls)
+        if self.started:
+            self.kick()
+        return handles
+
+    def kick(self) -> None:
+        """Hand every command that may run now to an idle runner, or to a new one."""
+        if not self.started or self.closed:
+            return
+        pop = self.table.pop_ready
+        idle = self.idle
+        manager = self.manager
+        while True:
+            handle = pop()
+            if handle is None:
+                break
+            ls = handle._lane
+            if ls.hooks:
+                manager._lane_changed(ls)
+            if idle:
+                idle.pop().set_result(handle)
+            else:
+                manager._spawn(handle)
+        if self.rate_limited:
+            manager._arm_token_timer()
+
+    async def run(self, handle: CommandHandle) -> None:
+        """Run the given command, then keep pulling the next one until none may run."""
+        table = self.table
+        pop = table.pop_ready
+        complete = table.complete
+        inflight = self.inflight
+        listeners = self.listeners
+        idle = self.idle
+        emit = self.emit
+        manager = self.manager
+        rate_limited = self.rate_limited
+        drain_waiters = self.drain_waiters
+        loop = self.loop
+        assert loop is not None
+        create_future = loop.create_future
+        me = asyncio.current_task()
+        assert me is not None
+        burst = 0
+        while True:
+            if not handle.done():  # else cancelled between hand-over and start
+                ls = handle._lane
+                handle._runner = me
+                if listeners:
+                    emit(
+                        events.COMMAND_STARTED,
+                        {
+                            "lane_id": ls.lane_id,
+                            "command_id": handle.command_id,
+                            "command_type": handle.command_type,
+                        },
+                    )
+                seconds = handle._timeout
+                deadline = None
+                try:
+                    if seconds is None:
+                        result = await handle._run()
+                    else:
+                        deadline = asyncio.timeout(seconds)
+                        async with deadline:
+                            result = await handle._run()
+                except CancelledError as exc:
+                    if handle.done():
+                        return  # the handle was cancelled while running: this runner is detached
+                    if me.cancelling():
+                        manager._abandon(handle)
+                        raise
+                    manager._failed(handle, RuntimeError("command raised CancelledError"), exc)
+                except TimeoutError as exc:
+                    if handle.done():
+                        return
+                    if deadline is not None and deadline.expired():
+                        assert seconds is not None
+                        manager._failed(handle, CommandTimeout(handle.command_id, seconds), exc)
+                    else:
+                        manager._failed(handle, exc, None)
+                except BaseException as exc:
+                    if handle.done():
+                        return
+                    manager._failed(handle, exc, None)
+                    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                        raise
+                else:
+                    if handle.done():
+                        return  # cancelled while running; the command ignored it
+                    complete(ls.index)
+                    command_id = handle.command_id
+                    del inflight[command_id]
+                    handle.set_result(result)
+                    if listeners:
+                        emit(
+                            events.COMMAND_COMPLETED,
+                            {"lane_id": ls.lane_id, "command_id": command_id},
+                        )
+                    if not inflight and drain_waiters:
+                        manager._wake_drainers()
+            next_handle = pop()
+            if next_handle is None:
+                if rate_limited:
+                    manager._arm_token_timer()
+                parked = create_future()
+                idle.append(parked)
+                handle = await parked
+                burst = 0
+                continue
+            handle = next_handle
+            if rate_limited:
+                manager._arm_token_timer()
+            if handle._lane.hooks:
+                manager._lane_changed(handle._lane)
+            burst += 1
+            if burst >= YIELD_EVERY:
+                burst = 0
+                await asyncio.sleep(0)

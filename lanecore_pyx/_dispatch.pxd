@@ -1,0 +1,29 @@
+# cython: language_level=3
+"""Declarations of the compiled dispatcher (see _dispatch.pyx)."""
+
+from lanecore_pyx._lanetable cimport LaneTable
+
+
+cdef class Dispatcher:
+    cdef readonly object manager
+    cdef readonly LaneTable table
+    cdef readonly object handle_type
+    cdef readonly dict inflight
+    cdef readonly list idle
+    cdef readonly list listeners
+    cdef readonly list drain_waiters
+    cdef readonly object emit
+    cdef public object loop
+    cdef public bint started
+    cdef public bint closed
+    cdef public bint rate_limited
+    cdef long long _next_id
+    # __slots__ offsets of CommandHandle ...
+    cdef Py_ssize_t o_command_id, o_command, o_run, o_lane, o_manager, o_ticket, o_timeout
+    cdef Py_ssize_t o_failures, o_runner, o_timer, o_submitted_at
+    # ... and of the manager's lane record
+    cdef Py_ssize_t o_index, o_lane_id, o_hooks, o_boost
+
+    cdef object _queue(self, object ls, object command, object run, object timeout,
+                       object command_id, object now)
+    cdef void _announce(self, object handle, object ls) except *

@@ -1,0 +1,32 @@
+"""Type stub of the compiled dispatcher (same API as lanecore._dispatch_py.Dispatcher)."""
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Any
+
+YIELD_EVERY: int
+
+class Dispatcher:
+    manager: Any
+    table: Any
+    handle_type: type[Any]
+    inflight: dict[Any, Any]
+    idle: list[asyncio.Future[Any]]
+    listeners: list[Any]
+    drain_waiters: list[asyncio.Future[None]]
+    emit: Callable[[str, dict[str, Any]], None]
+    loop: asyncio.AbstractEventLoop | None
+    started: bool
+    closed: bool
+    rate_limited: bool
+    def __init__(self, manager: Any, table: Any, handle_type: type[Any]) -> None: ...
+    @property
+    def next_id(self) -> int: ...
+    def submit(
+        self, ls: Any, command: Any, run: Callable[[], Any], timeout: float | None, command_id: Any
+    ) -> Any: ...
+    def submit_many(
+        self, ls: Any, commands: Iterable[Any], timeout: float | None, run_in_executor: bool
+    ) -> list[Any]: ...
+    def kick(self) -> None: ...
+    async def run(self, handle: Any) -> None: ...

@@ -1,0 +1,260 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, freethreading_compatible=True
+"""The scheduler's per-command hot path (compiled twin of ``lanecore._dispatch_py``).
+
+The Dispatcher makes handles and queues them, hands dispatchable commands to idle runners
+(or has the manager spawn one), and is the runner loop itself: pull the next command from the
+lane table, run it inline, resolve its handle, repeat. It calls the lane table through its C
+entry points and reads the handle's and lane record's ``__slots__`` by offset; everything
+rare (failures, retries, lane hooks, rate-limit timers, drain waiters) goes back to the
+manager, as in the twin.
+"""
+
+import asyncio
+from asyncio import CancelledError
+
+from cpython.dict cimport PyDict_DelItem, PyDict_SetItem
+from cpython.object cimport PyObject
+
+from lanecore_pyx._lanetable cimport LaneTable
+from lanecore_pyx._slots cimport slot_get, slot_offset, slot_set
+
+from lanecore import events
+from lanecore.commands import to_runner
+from lanecore.errors import CommandTimeout
+
+cdef extern from "Python.h":
+    ctypedef struct PyCodeObject:
+        int co_flags
+    bint PyFunction_Check(object o)
+    PyObject* PyFunction_GET_CODE(object o)
+    int CO_COROUTINE
+
+# A runner that keeps finding commands which finish without suspending yields to the loop
+# after this many, so other tasks and I/O are never starved by a burst of quick commands.
+YIELD_EVERY = 256
+cdef Py_ssize_t _YIELD_EVERY = YIELD_EVERY
+
+cdef str SUBMITTED = events.COMMAND_SUBMITTED
+cdef str STARTED = events.COMMAND_STARTED
+cdef str COMPLETED = events.COMMAND_COMPLETED
+
+
+cdef inline bint is_coroutine_function(object command) noexcept:
+    return PyFunction_Check(command) and (
+        (<PyCodeObject*>PyFunction_GET_CODE(command)).co_flags & CO_COROUTINE
+    )
+
+
+cdef class Dispatcher:
+    """The hot path of one manager; state the manager shares is passed in, not copied."""
+
+    def __init__(self, manager, LaneTable table, type handle_type):
+        self.manager = manager
+        self.table = table
+        self.handle_type = handle_type
+        self.inflight = manager._inflight
+        self.idle = manager._idle
+        self.listeners = manager._listeners
+        self.drain_waiters = manager._drain_waiters
+        self.emit = manager._events.emit
+        self.loop = None
+        self.started = False
+        self.closed = False
+        self.rate_limited = False
+        self._next_id = 1
+        self.o_command_id = slot_offset(handle_type, "command_id")
+        self.o_command = slot_offset(handle_type, "_command")
+        self.o_run = slot_offset(handle_type, "_run")
+        self.o_lane = slot_offset(handle_type, "_lane")
+        self.o_manager = slot_offset(handle_type, "_manager")
+        self.o_ticket = slot_offset(handle_type, "_ticket")
+        self.o_timeout = slot_offset(handle_type, "_timeout")
+        self.o_failures = slot_offset(handle_type, "_failures")
+        self.o_runner = slot_offset(handle_type, "_runner")
+        self.o_timer = slot_offset(handle_type, "_timer")
+        self.o_submitted_at = slot_offset(handle_type, "_submitted_at")
+        lane_type = type(next(iter(manager._lanes.values())))
+        self.o_index = slot_offset(lane_type, "index")
+        self.o_lane_id = slot_offset(lane_type, "lane_id")
+        self.o_hooks = slot_offset(lane_type, "hooks")
+        self.o_boost = slot_offset(lane_type, "boost")
+
+    @property
+    def next_id(self):
+        """The command id the next auto-numbered command gets."""
+        return self._next_id
+
+    cdef object _queue(self, object ls, object command, object run, object timeout,
+                       object command_id, object now):
+        if command_id is None:
+            command_id = self._next_id
+            self._next_id += 1
+        handle = self.handle_type(loop=self.loop)
+        slot_set(handle, self.o_command_id, command_id)
+        slot_set(handle, self.o_command, command)
+        slot_set(handle, self.o_run, run)
+        slot_set(handle, self.o_lane, ls)
+        slot_set(handle, self.o_manager, self.manager)
+        slot_set(handle, self.o_timeout, timeout)
+        slot_set(handle, self.o_failures, 0)
+        slot_set(handle, self.o_runner, None)
+        slot_set(handle, self.o_timer, None)
+        if slot_get(ls, self.o_boost) is not None:
+            slot_set(handle, self.o_submitted_at, now)
+        ticket = self.table.c_push(<Py_ssize_t>slot_get(ls, self.o_index), handle)
+        slot_set(handle, self.o_ticket, ticket)
+        PyDict_SetItem(self.inflight, command_id, handle)
+        return handle
+
+    cdef void _announce(self, object handle, object ls) except *:
+        self.emit(
+            SUBMITTED,
+            {"lane_id": slot_get(ls, self.o_lane_id),
+             "command_id": slot_get(handle, self.o_command_id)},
+        )
+
+    def submit(self, ls, command, run, timeout, command_id):
+        """Queue one checked command and dispatch what may run."""
+        handle = self._queue(ls, command, run, timeout, command_id, self.loop.time())
+        if self.listeners:
+            self._announce(handle, ls)
+        if slot_get(ls, self.o_hooks):
+            self.manager._lane_changed(ls)
+        if self.started:
+            self.kick()
+        return handle
+
+    def submit_many(self, ls, commands, timeout, bint run_in_executor):
+        """Check every command, then queue them all in order and dispatch what may run."""
+        cdef list batch = list(commands)
+        cdef list runs = []
+        cdef list handles = []
+        cdef Py_ssize_t i, n = len(batch)
+        for command in batch:
+            if is_coroutine_function(command):
+                runs.append(command)
+            else:
+                runs.append(to_runner(command, run_in_executor))
+        now = self.loop.time()
+        for i in range(n):
+            handles.append(self._queue(ls, batch[i], runs[i], timeout, None, now))
+        if self.listeners:
+            for handle in handles:
+                self._announce(handle, ls)
+        if slot_get(ls, self.o_hooks):
+            self.manager._lane_changed(ls)
+        if self.started:
+            self.kick()
+        return handles
+
+    def kick(self):
+        """Hand every command that may run now to an idle runner, or to a new one."""
+        if not self.started or self.closed:
+            return
+        cdef list idle = self.idle
+        cdef LaneTable table = self.table
+        manager = self.manager
+        while True:
+            handle = table.c_pop_ready()
+            if handle is None:
+                break
+            ls = slot_get(handle, self.o_lane)
+            if slot_get(ls, self.o_hooks):
+                manager._lane_changed(ls)
+            if idle:
+                idle.pop().set_result(handle)
+            else:
+                manager._spawn(handle)
+        if self.rate_limited:
+            manager._arm_token_timer()
+
+    async def run(self, handle):
+        """Run the given command, then keep pulling the next one until none may run."""
+        cdef LaneTable table = self.table
+        cdef dict inflight = self.inflight
+        cdef list listeners = self.listeners
+        cdef list idle = self.idle
+        cdef list drain_waiters = self.drain_waiters
+        cdef bint rate_limited = self.rate_limited
+        cdef Py_ssize_t burst = 0
+        emit = self.emit
+        manager = self.manager
+        create_future = self.loop.create_future
+        me = asyncio.current_task()
+        while True:
+            if not handle.done():  # else cancelled between hand-over and start
+                ls = slot_get(handle, self.o_lane)
+                slot_set(handle, self.o_runner, me)
+                if listeners:
+                    emit(
+                        STARTED,
+                        {
+                            "lane_id": slot_get(ls, self.o_lane_id),
+                            "command_id": slot_get(handle, self.o_command_id),
+                            "command_type": handle.command_type,
+                        },
+                    )
+                seconds = slot_get(handle, self.o_timeout)
+                deadline = None
+                try:
+                    if seconds is None:
+                        result = await slot_get(handle, self.o_run)()
+                    else:
+                        deadline = asyncio.timeout(seconds)
+                        async with deadline:
+                            result = await slot_get(handle, self.o_run)()
+                except CancelledError as exc:
+                    if handle.done():
+                        return  # the handle was cancelled while running: this runner is detached
+                    if me.cancelling():
+                        manager._abandon(handle)
+                        raise
+                    manager._failed(handle, RuntimeError("command raised CancelledError"), exc)
+                except TimeoutError as exc:
+                    if handle.done():
+                        return
+                    if deadline is not None and deadline.expired():
+                        manager._failed(
+                            handle, CommandTimeout(slot_get(handle, self.o_command_id), seconds), exc
+                        )
+                    else:
+                        manager._failed(handle, exc, None)
+                except BaseException as exc:
+                    if handle.done():
+                        return
+                    manager._failed(handle, exc, None)
+                    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                        raise
+                else:
+                    if handle.done():
+                        return  # cancelled while running; the command ignored it
+                    table.c_complete(<Py_ssize_t>slot_get(ls, self.o_index))
+                    command_id = slot_get(handle, self.o_command_id)
+                    PyDict_DelItem(inflight, command_id)
+                    handle.set_result(result)
+                    if listeners:
+                        emit(
+                            COMPLETED,
+                            {"lane_id": slot_get(ls, self.o_lane_id), "command_id": command_id},
+                        )
+                    if not inflight and drain_waiters:
+                        manager._wake_drainers()
+            next_handle = table.c_pop_ready()
+            if next_handle is None:
+                if rate_limited:
+                    manager._arm_token_timer()
+                parked = create_future()
+                idle.append(parked)
+                handle = await parked
+                burst = 0
+                continue
+            handle = next_handle
+            if rate_limited:
+                manager._arm_token_timer()
+            ls = slot_get(handle, self.o_lane)
+            if slot_get(ls, self.o_hooks):
+                manager._lane_changed(ls)
+            burst += 1
+            if burst >= _YIELD_EVERY:
+                burst = 0
+                await asyncio.sleep(0)
