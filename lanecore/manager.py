@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Hashable, Iterable, Sequence
+from types import FunctionType
 from typing import Any
 
 from lanecore import _impl, events
 from lanecore._durations import Duration, check_int, to_seconds
-from lanecore.commands import command_type_of, to_runner
+from lanecore.commands import CO_COROUTINE, command_type_of, to_runner
 from lanecore.config import LaneConfig
 from lanecore.dlq import DEFAULT_DLQ_SIZE, DeadLetter, DeadLetterQueue
 from lanecore.errors import CommandTimeout, LaneNotFound, ShutdownInProgress
@@ -263,7 +264,11 @@ class QueueManager:
             raise LaneNotFound(lane_id, list(self._lanes))
         if self._shutdown:
             raise ShutdownInProgress(f"shutdown() was called; {lane_id!r} accepts no new work")
-        run = to_runner(command, ls.run_in_executor if run_in_executor is None else run_in_executor)
+        if type(command) is FunctionType and command.__code__.co_flags & CO_COROUTINE:
+            run = command  # the common case, without a call
+        else:
+            executor = ls.run_in_executor if run_in_executor is None else run_in_executor
+            run = to_runner(command, executor)
         seconds = ls.timeout if timeout is None else to_seconds("timeout", timeout)
         if command_id is None:
             pass  # the dispatcher numbers it

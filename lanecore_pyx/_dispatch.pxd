@@ -27,3 +27,4 @@ cdef class Dispatcher:
     cdef object _queue(self, object ls, object command, object run, object timeout,
                        object command_id, object now)
     cdef void _announce(self, object handle, object ls) except *
+    cpdef kick(self)

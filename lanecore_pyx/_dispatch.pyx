@@ -147,7 +147,7 @@ cdef class Dispatcher:
             self.kick()
         return handles
 
-    def kick(self):
+    cpdef kick(self):
         """Hand every command that may run now to an idle runner, or to a new one."""
         if not self.started or self.closed:
             return
