@@ -38,7 +38,7 @@ class Dispatcher:
         self.idle: list[asyncio.Future[CommandHandle]] = manager._idle
         self.listeners = manager._listeners
         self.drain_waiters = manager._drain_waiters
-        self.emit = manager._events.emit
+        self.emit = manager._events.emit_command
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started = False
         self.closed = False
@@ -81,10 +81,7 @@ class Dispatcher:
         assert loop is not None
         handle = self._queue(ls, command, run, timeout, command_id, loop.time())
         if self.listeners:
-            self.emit(
-                events.COMMAND_SUBMITTED,
-                {"lane_id": ls.lane_id, "command_id": handle.command_id},
-            )
+            self.emit(events.COMMAND_SUBMITTED, handle)
         if ls.hooks:
             self.manager._lane_changed(ls)
         if self.started:
@@ -111,10 +108,7 @@ class Dispatcher:
         ]
         if self.listeners:
             for handle in handles:
-                self.emit(
-                    events.COMMAND_SUBMITTED,
-                    {"lane_id": ls.lane_id, "command_id": handle.command_id},
-                )
+                self.emit(events.COMMAND_SUBMITTED, handle)
         if ls.hooks:
             self.manager._lane_changed(ls)
         if self.started:
@@ -165,14 +159,7 @@ class Dispatcher:
                 ls = handle._lane
                 handle._runner = me
                 if listeners:
-                    emit(
-                        events.COMMAND_STARTED,
-                        {
-                            "lane_id": ls.lane_id,
-                            "command_id": handle.command_id,
-                            "command_type": handle.command_type,
-                        },
-                    )
+                    emit(events.COMMAND_STARTED, handle)
                 seconds = handle._timeout
                 deadline = None
                 try:
@@ -211,10 +198,7 @@ class Dispatcher:
                     del inflight[command_id]
                     handle.set_result(result)
                     if listeners:
-                        emit(
-                            events.COMMAND_COMPLETED,
-                            {"lane_id": ls.lane_id, "command_id": command_id},
-                        )
+                        emit(events.COMMAND_COMPLETED, handle)
                     if not inflight and drain_waiters:
                         manager._wake_drainers()
             next_handle = pop()

@@ -7,7 +7,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 logger = logging.getLogger("lanecore")
@@ -41,30 +40,56 @@ EVENT_KEYS = frozenset(
 DEFAULT_EVENT_BUFFER = 1024
 
 
-@dataclass(frozen=True, slots=True)
 class LaneEvent:
     """One event: its key, a payload dict and the wall-clock time it happened (time.time())."""
 
-    key: str
-    payload: dict[str, Any] = field(default_factory=dict)
-    timestamp: float = field(default_factory=time.time)
+    __slots__ = ("key", "payload", "timestamp")
+
+    def __init__(
+        self, key: str, payload: dict[str, Any] | None = None, timestamp: float | None = None
+    ) -> None:
+        self.key = key
+        self.payload = {} if payload is None else payload
+        self.timestamp = time.time() if timestamp is None else timestamp
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LaneEvent):
+            return NotImplemented
+        return (self.key, self.payload, self.timestamp) == (
+            other.key,
+            other.payload,
+            other.timestamp,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # the payload dict is mutable
+
+    def __repr__(self) -> str:
+        return f"LaneEvent({self.key!r}, {self.payload!r}, {self.timestamp!r})"
+
+
+# A command event as the scheduler records it: (key, handle, timestamp). Its payload is made
+# from the handle only when a subscriber reads the event, so emitting costs one tuple.
+CommandRecord = tuple[str, Any, float]
+
+def _event_from_record(record: CommandRecord) -> LaneEvent:
+    key, handle, timestamp = record
+    payload = {"lane_id": handle.lane_id, "command_id": handle.command_id}
+    if key == COMMAND_STARTED:
+        payload["command_type"] = handle.command_type
+    return LaneEvent(key, payload, timestamp)
 
 
 EventFilter = Iterable[str] | Callable[[LaneEvent], bool] | None
 
 
-def _make_predicate(accept: EventFilter) -> Callable[[LaneEvent], bool] | None:
-    if accept is None:
-        return None
-    if callable(accept):
-        return accept
+def _event_keys(accept: Iterable[str]) -> frozenset[str]:
     if isinstance(accept, str):
         raise TypeError(f"pass a list of event keys, not the single string {accept!r}")
     keys = frozenset(accept)
     for key in keys:
         if key not in EVENT_KEYS:
             raise ValueError(f"unknown event key {key!r}; known keys: {sorted(EVENT_KEYS)}")
-    return lambda event: event.key in keys
+    return keys
 
 
 class EventStream:
@@ -75,20 +100,30 @@ class EventStream:
         if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
             raise ValueError(f"buffer_size must be an int >= 1, got {buffer_size!r}")
         self._hub = hub
-        self._predicate = _make_predicate(accept)
-        self._buffer: deque[LaneEvent] = deque(maxlen=buffer_size)
+        self._keys: frozenset[str] | None = None
+        self._predicate: Callable[[LaneEvent], bool] | None = None
+        if callable(accept):
+            self._predicate = accept
+        elif accept is not None:
+            self._keys = _event_keys(accept)
+        self._buffer: deque[LaneEvent | CommandRecord] = deque(maxlen=buffer_size)
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
         self.dropped = 0
 
-    def _offer(self, event: LaneEvent) -> None:
+    def _offer(self, event: LaneEvent | CommandRecord) -> None:
+        key = event[0] if isinstance(event, tuple) else event.key
+        if self._keys is not None and key not in self._keys:
+            return
         predicate = self._predicate
         if predicate is not None:
+            if isinstance(event, tuple):
+                event = _event_from_record(event)
             try:
                 if not predicate(event):
                     return
             except Exception:
-                logger.exception("event filter raised; event %s skipped for this stream", event.key)
+                logger.exception("event filter raised; event %s skipped for this stream", key)
                 return
         buffer = self._buffer
         if len(buffer) == buffer.maxlen:
@@ -119,7 +154,10 @@ class EventStream:
                             self._waiter = None
             except TimeoutError:
                 return None
-        return self._buffer.popleft() if self._buffer else None
+        if not self._buffer:
+            return None
+        event = self._buffer.popleft()
+        return _event_from_record(event) if isinstance(event, tuple) else event
 
     def __aiter__(self) -> EventStream:
         return self
@@ -178,6 +216,12 @@ class EventHub:
         event = LaneEvent(key, payload, time.time())
         for stream in self.streams:
             stream._offer(event)
+
+    def emit_command(self, key: str, handle: Any) -> None:
+        """A submitted/started/completed event of a command: its payload is made on read."""
+        record = (key, handle, time.time())
+        for stream in self.streams:
+            stream._offer(record)
 
     def close_all(self) -> None:
         self.closed = True

@@ -17,7 +17,7 @@ from typing import Any
 
 from lanecore import _impl, events
 from lanecore._durations import Duration, check_int, to_seconds
-from lanecore.commands import CO_COROUTINE, command_type_of, to_runner
+from lanecore.commands import CO_COROUTINE, Runner, command_type_of, to_runner
 from lanecore.config import LaneConfig
 from lanecore.dlq import DEFAULT_DLQ_SIZE, DeadLetter, DeadLetterQueue
 from lanecore.errors import CommandTimeout, LaneNotFound, ShutdownInProgress
@@ -264,6 +264,7 @@ class QueueManager:
             raise LaneNotFound(lane_id, list(self._lanes))
         if self._shutdown:
             raise ShutdownInProgress(f"shutdown() was called; {lane_id!r} accepts no new work")
+        run: Runner
         if type(command) is FunctionType and command.__code__.co_flags & CO_COROUTINE:
             run = command  # the common case, without a call
         else:

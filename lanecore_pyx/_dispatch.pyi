@@ -14,7 +14,7 @@ class Dispatcher:
     idle: list[asyncio.Future[Any]]
     listeners: list[Any]
     drain_waiters: list[asyncio.Future[None]]
-    emit: Callable[[str, dict[str, Any]], None]
+    emit: Callable[[str, Any], None]
     loop: asyncio.AbstractEventLoop | None
     started: bool
     closed: bool

@@ -56,7 +56,7 @@ cdef class Dispatcher:
         self.idle = manager._idle
         self.listeners = manager._listeners
         self.drain_waiters = manager._drain_waiters
-        self.emit = manager._events.emit
+        self.emit = manager._events.emit_command
         self.loop = None
         self.started = False
         self.closed = False
@@ -107,11 +107,7 @@ cdef class Dispatcher:
         return handle
 
     cdef void _announce(self, object handle, object ls) except *:
-        self.emit(
-            SUBMITTED,
-            {"lane_id": slot_get(ls, self.o_lane_id),
-             "command_id": slot_get(handle, self.o_command_id)},
-        )
+        self.emit(SUBMITTED, handle)
 
     def submit(self, ls, command, run, timeout, command_id):
         """Queue one checked command and dispatch what may run."""
@@ -186,14 +182,7 @@ cdef class Dispatcher:
                 ls = slot_get(handle, self.o_lane)
                 slot_set(handle, self.o_runner, me)
                 if listeners:
-                    emit(
-                        STARTED,
-                        {
-                            "lane_id": slot_get(ls, self.o_lane_id),
-                            "command_id": slot_get(handle, self.o_command_id),
-                            "command_type": handle.command_type,
-                        },
-                    )
+                    emit(STARTED, handle)
                 seconds = slot_get(handle, self.o_timeout)
                 deadline = None
                 try:
@@ -233,10 +222,7 @@ cdef class Dispatcher:
                     PyDict_DelItem(inflight, command_id)
                     handle.set_result(result)
                     if listeners:
-                        emit(
-                            COMPLETED,
-                            {"lane_id": slot_get(ls, self.o_lane_id), "command_id": command_id},
-                        )
+                        emit(COMPLETED, handle)
                     if not inflight and drain_waiters:
                         manager._wake_drainers()
             next_handle = table.c_pop_ready()
