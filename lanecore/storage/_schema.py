@@ -1,0 +1,155 @@
+"""SQLite schema (versioned with ``PRAGMA user_version``), the SQL statements, and opening a
+connection with the pragmas SqliteStorage relies on."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from typing import Final, Literal
+
+from lanecore.storage.errors import StorageError
+
+SCHEMA_VERSION: Final = 1
+
+Synchronous = Literal["NORMAL", "FULL"]
+
+# commands.seq (the rowid) is the first-save order that breaks created_at ties; an upsert keeps
+# it. Indexes: command_id (UNIQUE) for upserts, removals and mark_attempt, which run per command;
+# none on created_at, which only load_commands (once, at start) orders by: sorting then costs
+# less than keeping an index up to date on every save (about 15 % of a save).
+# dead_letters.command_id has no declared type, so no affinity: an int id stays an int and a str
+# id a str, and 5 and "5" stay distinct, as they are for the manager.
+_SCHEMA_V1: Final = """
+CREATE TABLE IF NOT EXISTS commands (
+    seq             INTEGER PRIMARY KEY,
+    command_id      TEXT NOT NULL UNIQUE,
+    command_type    TEXT NOT NULL,
+    lane_id         TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    retry_count     INTEGER NOT NULL DEFAULT 0,
+    created_at      REAL NOT NULL,
+    last_attempt_at REAL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq          INTEGER PRIMARY KEY,
+    command_id   NOT NULL,
+    command_type TEXT NOT NULL,
+    lane_id      TEXT NOT NULL,
+    error        TEXT NOT NULL,
+    attempts     INTEGER NOT NULL,
+    failed_at    REAL NOT NULL,
+    payload      TEXT
+);
+CREATE INDEX IF NOT EXISTS dead_letters_by_command ON dead_letters (command_id);
+"""
+
+SAVE_COMMAND: Final = """
+INSERT INTO commands
+    (command_id, command_type, lane_id, payload, retry_count, created_at, last_attempt_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (command_id) DO UPDATE SET
+    command_type = excluded.command_type, lane_id = excluded.lane_id,
+    payload = excluded.payload, retry_count = excluded.retry_count,
+    created_at = excluded.created_at, last_attempt_at = excluded.last_attempt_at
+"""
+REMOVE_COMMAND: Final = "DELETE FROM commands WHERE command_id = ?"
+MARK_ATTEMPT: Final = (
+    "UPDATE commands SET retry_count = ?, last_attempt_at = ? WHERE command_id = ?"
+)
+LOAD_COMMANDS: Final = """
+SELECT command_id, command_type, lane_id, payload, retry_count, created_at, last_attempt_at
+FROM commands ORDER BY created_at, seq
+"""
+SAVE_DEAD_LETTER: Final = """
+INSERT INTO dead_letters
+    (command_id, command_type, lane_id, error, attempts, failed_at, payload)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+LOAD_DEAD_LETTERS: Final = """
+SELECT command_id, command_type, lane_id, error, attempts, failed_at, payload
+FROM dead_letters ORDER BY seq
+"""
+REMOVE_DEAD_LETTER: Final = "DELETE FROM dead_letters WHERE command_id = ?"
+CLEAR_DEAD_LETTERS: Final = "DELETE FROM dead_letters"
+CLEAR_COMMANDS: Final = "DELETE FROM commands"
+
+
+def describe_target(path: str) -> tuple[str, bool]:
+    """(the name errors use, whether ``path`` is a ``file:`` URI) for a database path."""
+    if path.startswith("file:"):
+        return path, True
+    if path == ":memory:" or path == "":
+        return path, False
+    return os.path.abspath(path), False
+
+
+def _open_hint(path: str, uri: bool, exc: sqlite3.Error) -> BaseException | str:
+    """A clearer cause than SQLite's "unable to open database file" when we can tell why."""
+    if uri or getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN":
+        return exc
+    directory = os.path.dirname(path) or "."
+    if os.path.isdir(path):
+        return f"{path} is a directory ({exc})"
+    if not os.path.isdir(directory):
+        return f"directory {directory} does not exist ({exc})"
+    if not os.access(directory, os.W_OK):
+        return f"directory {directory} is not writable ({exc})"
+    return exc
+
+
+def connect(path: str, *, synchronous: Synchronous, busy_timeout: float) -> sqlite3.Connection:
+    """Open ``path`` in WAL mode with the schema in place; StorageError naming why not.
+
+    Must run on the thread that will use the connection (sqlite3 checks it).
+    """
+    name, uri = describe_target(path)
+    try:
+        conn = sqlite3.connect(
+            path, timeout=busy_timeout, isolation_level=None, uri=uri, cached_statements=32
+        )
+    except sqlite3.Error as exc:
+        raise StorageError(name, "open", _open_hint(name, uri, exc)) from exc
+    try:
+        # journal_mode reads the header first, so a file that is not a database fails here
+        conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        _ensure_schema(conn, name)
+    except StorageError:
+        conn.close()
+        raise
+    except sqlite3.Error as exc:
+        conn.close()
+        raise StorageError(name, "open", _open_hint(name, uri, exc)) from exc
+    return conn
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def _ensure_schema(conn: sqlite3.Connection, name: str) -> None:
+    """Create the schema on first open; refuse a database from a newer lanecore."""
+    version = _user_version(conn)
+    if version == SCHEMA_VERSION:
+        return
+    if version > SCHEMA_VERSION:
+        raise StorageError(
+            name,
+            "open",
+            f"schema version {version} is newer than this lanecore supports ({SCHEMA_VERSION})",
+        )
+    conn.execute("BEGIN IMMEDIATE")  # another process may be creating it right now
+    try:
+        if _user_version(conn) == 0:
+            for statement in _SCHEMA_V1.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise

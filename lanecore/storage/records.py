@@ -1,0 +1,225 @@
+"""What a Storage keeps — StoredCommand and StoredDeadLetter — and their checked encoding.
+
+Both backends encode through the helpers here, so a payload that is not JSON-serialisable is
+refused the same way (``TypeError`` naming the command, before anything is queued) and a
+loaded payload is whatever JSON gives back (tuples come back as lists, dict keys as str).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
+from typing import Any, Final
+
+from lanecore.dlq import DeadLetter
+
+MAX_INT64: Final = 2**63 - 1
+DeadLetterId = str | int
+"""A dead letter's command id: a str, or an int (the manager's counter ids) kept as an int."""
+
+
+def _not_json(value: object) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# Compact, and strict: NaN and infinities are not JSON, so they are refused rather than written
+# as tokens that other JSON readers reject. JSONEncoder.encode builds a fresh C encoder on every
+# call; building it once halves the cost of encoding a small payload. Without a markers dict
+# (which an exception mid-encode would leave dirty) a cycle ends in RecursionError instead.
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_C_ENCODER: Final = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(
+        None, _not_json, encode_basestring_ascii, None, ":", ",", False, False, False
+    )
+)
+
+
+class _NoPayload(enum.Enum):
+    NO_PAYLOAD = "NO_PAYLOAD"
+
+    def __repr__(self) -> str:
+        return "NO_PAYLOAD"
+
+
+NO_PAYLOAD: Final = _NoPayload.NO_PAYLOAD
+"""Marks a dead letter saved without a payload (its command cannot be rebuilt). ``None`` is a
+real JSON payload (``null``), so it cannot mean "absent"."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCommand:
+    """An unfinished command as persisted: enough to re-submit it through a registered handler.
+
+    ``retry_count`` is the number of attempts already started (0 before the first run);
+    ``attempts`` is an alias. ``payload`` is any JSON-serialisable value.
+    """
+
+    command_id: str
+    command_type: str
+    lane_id: str
+    payload: Any = None
+    retry_count: int = 0
+    created_at: float = field(default_factory=time.time)
+    last_attempt_at: float | None = None
+
+    def __post_init__(self) -> None:
+        # fast path: the common, obviously valid record costs a handful of type checks
+        if (
+            type(self.command_id) is str
+            and self.command_id
+            and self.command_id.isascii()
+            and type(self.command_type) is str
+            and self.command_type.isascii()
+            and type(self.lane_id) is str
+            and self.lane_id.isascii()
+            and type(self.retry_count) is int
+            and 0 <= self.retry_count <= MAX_INT64
+            and type(self.created_at) is float
+            and math.isfinite(self.created_at)
+            and self.last_attempt_at is None
+        ):
+            return
+        check_text("command_id", self.command_id, non_empty=True)
+        check_text("command_type", self.command_type)
+        check_text("lane_id", self.lane_id)
+        check_count("retry_count", self.retry_count)
+        object.__setattr__(self, "created_at", check_time("created_at", self.created_at))
+        if self.last_attempt_at is not None:
+            at = check_time("last_attempt_at", self.last_attempt_at)
+            object.__setattr__(self, "last_attempt_at", at)
+
+    @property
+    def attempts(self) -> int:
+        """Alias of ``retry_count``: attempts already started."""
+        return self.retry_count
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDeadLetter:
+    """A persisted dead letter: the DLQ's own record plus, when the command can be rebuilt
+    (registered handler + payload), its payload — so ``retry(command_id)`` can re-submit it."""
+
+    letter: DeadLetter
+    payload: Any = NO_PAYLOAD
+
+    @property
+    def has_payload(self) -> bool:
+        return self.payload is not NO_PAYLOAD
+
+
+def check_text(name: str, value: object, *, non_empty: bool = False) -> str:
+    """value as a str SQLite can store (valid UTF-8); TypeError/ValueError naming it."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {value!r}")
+    if non_empty and not value:
+        raise ValueError(f"{name} must not be empty")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"{name} is not valid UTF-8 text: {value!r}") from exc
+    return value
+
+
+def check_count(name: str, value: object) -> int:
+    """value as an int in 0..2**63-1 (an SQLite INTEGER)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if not 0 <= value <= MAX_INT64:
+        raise ValueError(f"{name} must be in 0..2**63-1, got {value!r}")
+    return value
+
+
+def check_time(name: str, value: object) -> float:
+    """value as a finite float epoch time."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be an epoch time in seconds (float), got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def check_dead_letter_id(value: object) -> DeadLetterId:
+    """A dead letter's command id: a str, or an int within SQLite's INTEGER range."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not -MAX_INT64 - 1 <= value <= MAX_INT64:
+            raise ValueError(f"command_id {value!r} does not fit a 64-bit integer")
+        return value
+    if isinstance(value, str):
+        return check_text("command_id", value)
+    raise TypeError(f"a stored dead letter's command_id must be a str or an int, got {value!r}")
+
+
+def encode_payload(command_id: object, payload: Any) -> str:
+    """payload as compact JSON text; TypeError naming the command if it is not JSON."""
+    try:
+        if _C_ENCODER is None:
+            return _ENCODER.encode(payload)
+        return "".join(_C_ENCODER(payload, 0))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise TypeError(
+            f"payload of command {command_id!r} is not JSON-serialisable: {exc}"
+        ) from exc
+
+
+def decode_payload(text: str | None) -> Any:
+    """The payload stored as ``text`` (None / SQL NULL means NO_PAYLOAD)."""
+    return NO_PAYLOAD if text is None else json.loads(text)
+
+
+CommandRow = tuple[str, str, str, str, int, float, float | None]
+DeadLetterRow = tuple[DeadLetterId, str, str, str, int, float, str | None]
+
+
+def command_row(command: StoredCommand) -> CommandRow:
+    """The checked row for ``command``: its fields with the payload as JSON text."""
+    if not isinstance(command, StoredCommand):
+        raise TypeError(f"expected a StoredCommand, got {command!r}")
+    return (
+        command.command_id,
+        command.command_type,
+        command.lane_id,
+        encode_payload(command.command_id, command.payload),
+        command.retry_count,
+        command.created_at,
+        command.last_attempt_at,
+    )
+
+
+def dead_letter_row(letter: DeadLetter, payload: Any) -> DeadLetterRow:
+    """The checked row for a dead letter (payload JSON text, or None for NO_PAYLOAD).
+
+    The error text is diagnostic, so text that is not valid UTF-8 is escaped, not refused.
+    """
+    if not isinstance(letter, DeadLetter):
+        raise TypeError(f"expected a DeadLetter, got {letter!r}")
+    command_id = check_dead_letter_id(letter.command_id)
+    error = letter.error
+    if not isinstance(error, str):
+        raise TypeError(f"DeadLetter.error must be a str, got {error!r}")
+    if not error.isascii():
+        error = error.encode("utf-8", "backslashreplace").decode("utf-8")
+    return (
+        command_id,
+        check_text("command_type", letter.command_type),
+        check_text("lane_id", letter.lane_id),
+        error,
+        check_count("attempts", letter.attempts),
+        check_time("failed_at", letter.failed_at),
+        None if payload is NO_PAYLOAD else encode_payload(command_id, payload),
+    )
+
+
+def command_from_row(row: CommandRow) -> StoredCommand:
+    return StoredCommand(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6])
+
+
+def dead_letter_from_row(row: DeadLetterRow) -> StoredDeadLetter:
+    letter = DeadLetter(row[0], row[1], row[2], row[3], row[4], row[5])
+    return StoredDeadLetter(letter, decode_payload(row[6]))
