@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.errors import (
     CCompilerError,
@@ -160,7 +160,7 @@ class OptionalBuildExt(build_ext):
 
 
 setup(
-    packages=["lanecore", PYX_PACKAGE],
+    packages=find_packages(include=["lanecore", "lanecore.*", PYX_PACKAGE]),
     package_data={
         "lanecore": ["py.typed"],
         # .pyi for type checkers; .pxd so other Cython code can cimport the core.
