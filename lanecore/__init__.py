@@ -9,6 +9,7 @@ from lanecore.builder import QueueManagerBuilder
 from lanecore.commands import Command
 from lanecore.config import DEFAULT_LANES, LaneConfig
 from lanecore.dlq import DeadLetter, DeadLetterQueue
+from lanecore.durable import NamedCommand, NotPersisted, UnknownCommandType
 from lanecore.errors import CommandTimeout, LaneError, LaneNotFound, ShutdownInProgress
 from lanecore.events import EVENT_KEYS, EventStream, LaneEvent
 from lanecore.handle import CommandHandle
@@ -34,6 +35,8 @@ __all__ = [
     "LaneEvent",
     "LaneNotFound",
     "LaneStatus",
+    "NamedCommand",
+    "NotPersisted",
     "PriorityBoostConfig",
     "QueueManager",
     "QueueManagerBuilder",
@@ -41,5 +44,6 @@ __all__ = [
     "RateLimitConfig",
     "RetryPolicy",
     "ShutdownInProgress",
+    "UnknownCommandType",
     "__version__",
 ]

@@ -8,6 +8,7 @@ from lanecore.config import DEFAULT_LANES, LaneConfig
 from lanecore.dlq import DEFAULT_DLQ_SIZE
 from lanecore.events import DEFAULT_EVENT_BUFFER
 from lanecore.manager import QueueManager
+from lanecore.storage.protocol import Storage
 
 
 class QueueManagerBuilder:
@@ -20,6 +21,7 @@ class QueueManagerBuilder:
         self._dlq_size = DEFAULT_DLQ_SIZE
         self._event_buffer = DEFAULT_EVENT_BUFFER
         self._implementation: str | None = None
+        self._storage: Storage | None = None
 
     def with_default_lanes(self) -> QueueManagerBuilder:
         """Add system, control, query, session, skill and prompt (priorities 0..5)."""
@@ -63,6 +65,14 @@ class QueueManagerBuilder:
         self._implementation = name
         return self
 
+    def with_storage(self, storage: Storage) -> QueueManagerBuilder:
+        """Persist named commands and dead letters there (e.g. SqliteStorage(path)); the
+        manager re-runs stored unfinished commands on start and closes the storage on close."""
+        if not isinstance(storage, Storage):
+            raise TypeError(f"storage must implement lanecore.storage.Storage, got {storage!r}")
+        self._storage = storage
+        return self
+
     def build(self) -> QueueManager:
         return QueueManager(
             [(lane_id, config, priority) for lane_id, (config, priority) in self._lanes.items()],
@@ -70,4 +80,5 @@ class QueueManagerBuilder:
             dlq_size=self._dlq_size,
             event_buffer=self._event_buffer,
             implementation=self._implementation,
+            storage=self._storage,
         )

@@ -71,6 +71,7 @@ class LaneEvent:
 # from the handle only when a subscriber reads the event, so emitting costs one tuple.
 CommandRecord = tuple[str, Any, float]
 
+
 def _event_from_record(record: CommandRecord) -> LaneEvent:
     key, handle, timestamp = record
     payload = {"lane_id": handle.lane_id, "command_id": handle.command_id}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
+from collections.abc import Awaitable, Hashable
 from typing import TYPE_CHECKING, Any
 
 from lanecore.commands import Runner, command_type_of
@@ -41,6 +41,7 @@ class CommandHandle(asyncio.Future[Any]):
     _runner: asyncio.Task[None] | None
     _timer: asyncio.TimerHandle | None
     _submitted_at: float
+    _persisted: Awaitable[None]
 
     @property
     def lane_id(self) -> str:
@@ -49,6 +50,19 @@ class CommandHandle(asyncio.Future[Any]):
     @property
     def command_type(self) -> str:
         return command_type_of(self._command)
+
+    async def persisted(self) -> None:
+        """Wait until the command is durable: its storage batch has committed. Only named
+        commands on a manager with storage are stored; for others this raises NotPersisted."""
+        result = getattr(self, "_persisted", None)
+        if result is None:
+            from lanecore.durable import NotPersisted
+
+            raise NotPersisted(
+                f"command {self.command_id!r} is not stored: only named commands "
+                "(submit(lane_id, 'command_type', payload)) on a manager with storage are"
+            )
+        await result
 
     def cancel(self, msg: Any = None) -> bool:
         if self.done():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from types import FunctionType
 from typing import Any
 
@@ -20,10 +20,14 @@ from lanecore._durations import Duration, check_int, to_seconds
 from lanecore.commands import CO_COROUTINE, Runner, command_type_of, to_runner
 from lanecore.config import LaneConfig
 from lanecore.dlq import DEFAULT_DLQ_SIZE, DeadLetter, DeadLetterQueue
+from lanecore.durable import Durability
 from lanecore.errors import CommandTimeout, LaneNotFound, ShutdownInProgress
 from lanecore.events import DEFAULT_EVENT_BUFFER, EventFilter, EventHub, EventStream
 from lanecore.handle import CommandHandle
 from lanecore.stats import LaneStatus, QueueStats
+from lanecore.storage.protocol import Storage
+
+_NO_PAYLOAD: Any = object()
 
 logger = logging.getLogger("lanecore")
 
@@ -81,6 +85,7 @@ class QueueManager:
         dlq_size: int = DEFAULT_DLQ_SIZE,
         event_buffer: int = DEFAULT_EVENT_BUFFER,
         implementation: str | None = None,
+        storage: Storage | None = None,
     ) -> None:
         check_int("global_concurrency", global_concurrency, 0)
         check_int("event_buffer", event_buffer, 1)
@@ -127,7 +132,14 @@ class QueueManager:
             ls.config.rate_limit is not None and not ls.config.rate_limit.is_unlimited
             for ls in self._by_index
         )
+        if storage is not None and not isinstance(storage, Storage):
+            raise TypeError(f"storage must implement lanecore.storage.Storage, got {storage!r}")
+        self._durable = Durability(self, storage)
         self._dlq = DeadLetterQueue(dlq_size)
+        self._dlq._resubmit = self._retry_dead_letter
+        if storage is not None:
+            self._dlq._on_remove = self._durable.forget_dead_letter
+            self._dlq._on_clear = self._durable.clear_dead_letters
         self._events = EventHub(event_buffer)
         self._listeners = self._events.streams  # non-empty only while someone subscribes
         self._inflight: dict[Hashable, CommandHandle] = {}
@@ -166,6 +178,7 @@ class QueueManager:
             raise ShutdownInProgress("the manager is closed and cannot be started again")
         self._bind_loop()
         if not self._started:
+            await self._durable.recover()
             self._started = self._dispatch.started = True
             self._dispatch.kick()
 
@@ -210,6 +223,7 @@ class QueueManager:
         if self._closed:
             return
         self._closed = self._dispatch.closed = True
+        self._durable.kept.update(self._inflight)  # cancelled by close: they run at next start
         for handle in list(self._inflight.values()):
             handle.cancel()
         for parked in self._idle:
@@ -228,6 +242,7 @@ class QueueManager:
         if runners:
             await asyncio.gather(*runners, return_exceptions=True)
         self._events.close_all()
+        await self._durable.close()
 
     async def __aenter__(self) -> QueueManager:
         await self.start()
@@ -249,16 +264,55 @@ class QueueManager:
         except (KeyError, TypeError):
             raise LaneNotFound(lane_id, list(self._lanes)) from None
 
+    def register(
+        self,
+        command_type: str,
+        handler: Callable[[Any], Any],
+        *,
+        run_in_executor: bool = False,
+        replace: bool = False,
+    ) -> None:
+        """Register ``async def handler(payload)`` for named commands of ``command_type``
+        (a sync handler only with run_in_executor=True)."""
+        self._durable.register(
+            command_type, handler, run_in_executor=run_in_executor, replace=replace
+        )
+
+    @property
+    def command_types(self) -> list[str]:
+        """The command types with a registered handler."""
+        return self._durable.command_types
+
+    @property
+    def recovered(self) -> list[CommandHandle]:
+        """Handles of the stored commands that start() submitted again."""
+        return self._durable.recovered
+
     def submit(
         self,
         lane_id: str,
         command: Any,
+        payload: Any = _NO_PAYLOAD,
         *,
         timeout: Duration | None = None,
         command_id: Hashable | None = None,
         run_in_executor: bool | None = None,
     ) -> CommandHandle:
-        """Queue a command on a lane and return its handle; raises at once on bad input."""
+        """Queue a command on a lane and return its handle; raises at once on bad input.
+        ``command`` is a callable or command object, or the name of a registered command type
+        (then ``payload`` is its JSON-serialisable argument)."""
+        if isinstance(command, str):
+            return self._submit_named(
+                lane_id,
+                command,
+                None if payload is _NO_PAYLOAD else payload,
+                command_id,
+                timeout=timeout,
+            )
+        if payload is not _NO_PAYLOAD:
+            raise TypeError(
+                "a payload goes with a named command: submit(lane_id, 'command_type', payload)"
+            )
         ls = self._lanes.get(lane_id) if isinstance(lane_id, str) else None
         if ls is None:
             raise LaneNotFound(lane_id, list(self._lanes))
@@ -281,6 +335,45 @@ class QueueManager:
             self._bind_loop()
         handle: CommandHandle = self._dispatch.submit(ls, command, run, seconds, command_id)
         return handle
+
+    def _submit_named(
+        self,
+        lane_id: str,
+        command_type: str,
+        payload: Any,
+        command_id: Any,
+        *,
+        timeout: Duration | None = None,
+        persisted: Awaitable[None] | None = None,
+        failures: int = 0,
+    ) -> CommandHandle:
+        """Submit a registered command; stores it first when the manager has storage."""
+        ls = self._lane(lane_id)
+        if self._shutdown:
+            raise ShutdownInProgress(f"shutdown() was called; {lane_id!r} accepts no new work")
+        if command_id is not None and (not isinstance(command_id, str) or not command_id):
+            raise TypeError(f"command_id must be a non-empty str, got {command_id!r}")
+        command, command_id = self._durable.named(command_type, payload, command_id)
+        if command_id in self._inflight:
+            raise ValueError(f"command_id {command_id!r} is already queued or running")
+        seconds = ls.timeout if timeout is None else to_seconds("timeout", timeout)
+        if self._loop is None:
+            self._bind_loop()
+        if persisted is None and self._durable.storage is not None:
+            persisted = self._durable.save(ls.lane_id, command, command_id)
+        handle: CommandHandle = self._dispatch.submit(
+            ls, command, command.execute, seconds, command_id
+        )
+        handle._failures = failures
+        if persisted is not None:
+            self._durable.track(handle, persisted)
+        return handle
+
+    def _retry_dead_letter(self, letter: DeadLetter, payload: Any) -> CommandHandle:
+        command_id = letter.command_id
+        if not isinstance(command_id, str) or command_id in self._inflight:
+            command_id = None
+        return self._submit_named(letter.lane_id, letter.command_type, payload, command_id)
 
     def submit_many(
         self, lane_id: str, commands: Iterable[Any], *, timeout: Duration | None = None
@@ -337,6 +430,7 @@ class QueueManager:
         fatal = isinstance(error, (KeyboardInterrupt, SystemExit))
         if not fatal and not self._closed and ls.retry.should_retry(attempts):
             assert self._loop is not None
+            self._durable.attempted(handle, attempts)
             self._retrying += 1
             handle._timer = self._loop.call_later(
                 ls.retry.backoff(attempts), self._retry_due, handle
@@ -348,7 +442,8 @@ class QueueManager:
                 )
             return
         command_type = command_type_of(handle._command)
-        self._dlq.add(DeadLetter(command_id, command_type, ls.lane_id, _describe(error), attempts))
+        letter = DeadLetter(command_id, command_type, ls.lane_id, _describe(error), attempts)
+        self._dlq.add(letter, self._durable.dead_lettered(handle, letter))
         self._forget(handle)
         handle.set_exception(error)
         if listeners:

@@ -15,6 +15,7 @@ from lanecore import (
     QueueManager,
     QueueManagerBuilder,
     ShutdownInProgress,
+    UnknownCommandType,
 )
 
 
@@ -274,7 +275,7 @@ def test_submit_many_keeps_order_and_checks_everything_first(core: Any, run: Any
         ("missing", Echo(1), {}, LaneNotFound, "missing"),
         (None, Echo(1), {}, LaneNotFound, "None"),
         ("a", 42, {}, TypeError, "42"),
-        ("a", "echo", {}, TypeError, "echo"),
+        ("a", "echo", {}, UnknownCommandType, "echo"),
         ("a", None, {}, TypeError, "None"),
         ("a", Echo(1), {"timeout": -1}, ValueError, "timeout"),
         ("a", Echo(1), {"timeout": 0}, ValueError, "timeout"),

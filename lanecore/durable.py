@@ -1,0 +1,245 @@
+"""Named commands and their durability: the handler registry and the glue to a Storage.
+
+A named command is ``submit(lane_id, "command_type", payload)``: a registered handler run with
+a JSON payload. Only named commands can be rebuilt after a restart, so only they are stored:
+saved at submit (the handle's ``persisted()`` waits for that commit), marked on each retry,
+moved to the stored dead letters on final failure and removed when they finish. On start
+every stored command is submitted again (at-least-once) and stored dead letters are reloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from lanecore.dlq import NO_PAYLOAD, DeadLetter
+from lanecore.errors import LaneError
+
+if TYPE_CHECKING:
+    from lanecore.handle import CommandHandle
+    from lanecore.manager import QueueManager
+    from lanecore.storage import Storage
+
+logger = logging.getLogger("lanecore")
+
+Handler = Callable[[Any], Awaitable[Any]]
+
+
+class UnknownCommandType(LaneError, LookupError):
+    """No handler is registered for this command type."""
+
+
+class NotPersisted(LaneError):
+    """persisted() was awaited on a command that is not stored."""
+
+
+class NamedCommand:
+    """A registered handler bound to one payload; what the scheduler runs for a named command."""
+
+    __slots__ = ("_handler", "command_type", "payload")
+
+    def __init__(self, command_type: str, payload: Any, handler: Handler) -> None:
+        self.command_type = command_type
+        self.payload = payload
+        self._handler = handler
+
+    async def execute(self) -> Any:
+        return await self._handler(self.payload)
+
+    def __repr__(self) -> str:
+        return f"NamedCommand({self.command_type!r}, {self.payload!r})"
+
+
+def _check_async_handler(command_type: str, handler: Any, run_in_executor: bool) -> Handler:
+    if not callable(handler):
+        raise TypeError(f"handler for {command_type!r} must be callable, got {handler!r}")
+    is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        type(handler).__call__
+    )
+    if is_async:
+        return handler  # type: ignore[no-any-return]
+    if not run_in_executor:
+        raise TypeError(
+            f"handler for {command_type!r} is not async; use 'async def handler(payload)' "
+            "or register it with run_in_executor=True"
+        )
+
+    async def in_executor(payload: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, handler, payload)
+
+    return in_executor
+
+
+def _log_failure(what: str) -> Callable[[Any], None]:
+    def done(future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            logger.error("lanecore storage: %s failed", what, exc_info=future.exception())
+
+    return done
+
+
+def _watch(result: Awaitable[Any], what: str) -> None:
+    """Log the failure of a storage write nobody awaits (instead of 'never retrieved')."""
+    if isinstance(result, asyncio.Future):
+        result.add_done_callback(_log_failure(what))
+
+
+class Durability:
+    """The registry of one manager and, when it has one, its storage."""
+
+    def __init__(self, manager: QueueManager, storage: Storage | None) -> None:
+        self._manager = manager
+        self.storage = storage
+        self._handlers: dict[str, Handler] = {}
+        self._id_prefix = uuid.uuid4().hex[:12]
+        self._next = 0
+        self.kept: set[Any] = set()  # ids of commands cancelled by close(): they stay stored
+        self.recovered: list[CommandHandle] = []
+
+    # ------------------------------------------------------------------ registry
+    def register(
+        self,
+        command_type: str,
+        handler: Any,
+        *,
+        run_in_executor: bool = False,
+        replace: bool = False,
+    ) -> None:
+        if not isinstance(command_type, str) or not command_type:
+            raise TypeError(f"command_type must be a non-empty str, got {command_type!r}")
+        if command_type in self._handlers and not replace:
+            raise ValueError(
+                f"a handler for {command_type!r} is already registered (pass replace=True)"
+            )
+        self._handlers[command_type] = _check_async_handler(command_type, handler, run_in_executor)
+
+    def handler(self, command_type: str) -> Handler:
+        try:
+            return self._handlers[command_type]
+        except KeyError:
+            known = ", ".join(map(repr, sorted(self._handlers))) or "none"
+            raise UnknownCommandType(
+                f"no handler registered for command type {command_type!r} (registered: {known})"
+            ) from None
+
+    @property
+    def command_types(self) -> list[str]:
+        return sorted(self._handlers)
+
+    # ------------------------------------------------------------------ submitting
+    def named(self, command_type: str, payload: Any, command_id: Any) -> tuple[NamedCommand, str]:
+        """The command to queue for a named submit and its id; checks happen here, first."""
+        handler = self.handler(command_type)
+        try:
+            json.dumps(payload, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"payload of a {command_type!r} command must be JSON-serialisable: {exc}"
+            ) from None
+        if command_id is None:
+            self._next += 1
+            command_id = f"{self._id_prefix}-{self._next}"
+        return NamedCommand(command_type, payload, handler), command_id
+
+    def save(self, lane_id: str, command: NamedCommand, command_id: str) -> Awaitable[None]:
+        """Store a just-submitted named command (raises before anything is queued)."""
+        from lanecore.storage import StoredCommand
+
+        assert self.storage is not None
+        stored = StoredCommand(
+            command_id, command.command_type, lane_id, command.payload, 0, time.time()
+        )
+        result = self.storage.save_command(stored)
+        _watch(result, f"saving command {command_id!r}")
+        return result
+
+    def track(self, handle: CommandHandle, persisted: Awaitable[None]) -> None:
+        handle._persisted = persisted
+        handle.add_done_callback(self._finished)
+
+    def _finished(self, handle: CommandHandle) -> None:
+        """A stored command resolved: forget it, unless the manager is closing (it runs again
+        at the next start) or it failed (then it was moved to the stored dead letters)."""
+        if self.storage is None or (handle.cancelled() and handle.command_id in self.kept):
+            return
+        _watch(self.storage.remove_command(str(handle.command_id)), "removing a finished command")
+
+    # ------------------------------------------------------------------ failures
+    def attempted(self, handle: CommandHandle, attempts: int) -> None:
+        if self.storage is not None and _is_stored(handle):
+            _watch(
+                self.storage.mark_attempt(str(handle.command_id), attempts, time.time()),
+                "recording an attempt",
+            )
+
+    def dead_lettered(self, handle: CommandHandle, letter: DeadLetter) -> Any:
+        """Store the dead letter (with its payload, so it can be retried); return the payload."""
+        command = handle._command
+        payload = command.payload if isinstance(command, NamedCommand) else NO_PAYLOAD
+        if self.storage is not None and _is_stored(handle):
+            from lanecore.storage import NO_PAYLOAD as STORED_NO_PAYLOAD
+
+            _watch(
+                self.storage.save_dead_letter(
+                    letter, STORED_NO_PAYLOAD if payload is NO_PAYLOAD else payload
+                ),
+                "saving a dead letter",
+            )
+        return payload
+
+    def forget_dead_letter(self, command_id: Any) -> None:
+        if self.storage is not None:
+            _watch(self.storage.remove_dead_letter(command_id), "removing a dead letter")
+
+    def clear_dead_letters(self) -> None:
+        if self.storage is not None:
+            _watch(self.storage.clear_dead_letters(), "clearing the dead letters")
+
+    # ------------------------------------------------------------------ start and stop
+    async def recover(self) -> None:
+        """Resubmit every stored command and reload the stored dead letters into the DLQ."""
+        if self.storage is None:
+            return
+        manager = self._manager
+        for letter in await self.storage.load_dead_letters():
+            manager.dlq.add(letter.letter, letter.payload if letter.has_payload else NO_PAYLOAD)
+        for stored in await self.storage.load_commands():
+            runnable = stored.command_type in self._handlers and stored.lane_id in manager.lane_ids
+            if not runnable:
+                logger.error(
+                    "lanecore: stored command %r (%s on lane %r) cannot run here: no such lane "
+                    "or no handler; it stays stored",
+                    stored.command_id,
+                    stored.command_type,
+                    stored.lane_id,
+                )
+                continue
+            handle = manager._submit_named(
+                stored.lane_id,
+                stored.command_type,
+                stored.payload,
+                stored.command_id,
+                persisted=_done(),
+                failures=stored.retry_count,
+            )
+            self.recovered.append(handle)
+
+    async def close(self) -> None:
+        if self.storage is not None:
+            await self.storage.close()
+
+
+def _is_stored(handle: CommandHandle) -> bool:
+    return getattr(handle, "_persisted", None) is not None
+
+
+def _done() -> Awaitable[None]:
+    from lanecore.storage.memory import Completed
+
+    return Completed(None)
