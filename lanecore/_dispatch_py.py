@@ -9,6 +9,7 @@ lane hooks, rate-limit timers, drain waiters — is delegated back to the manage
 from __future__ import annotations
 
 import asyncio
+import time
 from asyncio import CancelledError
 from collections.abc import Iterable
 from types import FunctionType
@@ -44,6 +45,9 @@ class Dispatcher:
         self.closed = False
         self.rate_limited = False
         self.next_id = 1
+        self.recorder: Any = None  # a MetricsRecorder when the manager records metrics
+        self.sample_every = 0
+        self.sample_count = 0
 
     def _queue(
         self,
@@ -69,6 +73,13 @@ class Dispatcher:
         handle._timer = None
         if ls.boost is not None:
             handle._submitted_at = now
+        if self.sample_every:
+            self.sample_count += 1
+            if self.sample_count >= self.sample_every:
+                self.sample_count = 0
+                handle._queued_at = time.perf_counter()
+            else:
+                handle._queued_at = None
         handle._ticket = self.table.push(ls.index, handle)
         self.inflight[command_id] = handle
         return handle
@@ -148,6 +159,11 @@ class Dispatcher:
         manager = self.manager
         rate_limited = self.rate_limited
         drain_waiters = self.drain_waiters
+        recorder = self.recorder
+        if recorder is not None:
+            wait_records = recorder.wait_records
+            run_records = recorder.run_records
+        started = 0.0
         loop = self.loop
         assert loop is not None
         create_future = loop.create_future
@@ -158,6 +174,14 @@ class Dispatcher:
             if not handle.done():  # else cancelled between hand-over and start
                 ls = handle._lane
                 handle._runner = me
+                if recorder is not None:
+                    started = 0.0
+                    queued = handle._queued_at
+                    if queued is not None:  # a sampled command: time its wait and its runs
+                        started = time.perf_counter()
+                        if queued >= 0.0:  # its first run (a retry's wait includes backoff)
+                            handle._queued_at = -1.0
+                            wait_records[ls.index]((started - queued) * 1000.0)
                 if listeners:
                     emit(events.COMMAND_STARTED, handle)
                 seconds = handle._timeout
@@ -197,6 +221,8 @@ class Dispatcher:
                     command_id = handle.command_id
                     del inflight[command_id]
                     handle.set_result(result)
+                    if started:
+                        run_records[ls.index]((time.perf_counter() - started) * 1000.0)
                     if listeners:
                         emit(events.COMMAND_COMPLETED, handle)
                     if not inflight and drain_waiters:

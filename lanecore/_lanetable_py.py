@@ -41,6 +41,7 @@ class LaneTable:
         self._min: list[int] = []
         self._max: list[int] = []
         self._active: list[int] = []
+        self._completions: list[int] = []
         self._paused: list[bool] = []
         self._throttled: list[bool] = []
         self._queue: list[OrderedDict[int, object]] = []
@@ -91,6 +92,7 @@ class LaneTable:
         self._min.append(min_concurrency)
         self._max.append(max_concurrency)
         self._active.append(0)
+        self._completions.append(0)
         self._paused.append(False)
         self._throttled.append(False)
         self._queue.append(OrderedDict())
@@ -216,6 +218,7 @@ class LaneTable:
         if self._active[lane] == 0:
             raise ValueError(f"lane {lane} has no active command to complete")
         self._active[lane] -= 1
+        self._completions[lane] += 1
         self._total_active -= 1
         self._refresh(lane)
 
@@ -291,6 +294,16 @@ class LaneTable:
     def active(self, lane: int) -> int:
         self._check_lane(lane)
         return self._active[lane]
+
+    def pushes(self, lane: int) -> int:
+        """Commands pushed onto the lane so far (its next ticket)."""
+        self._check_lane(lane)
+        return self._tail[lane]
+
+    def completions(self, lane: int) -> int:
+        """complete() calls on the lane so far."""
+        self._check_lane(lane)
+        return self._completions[lane]
 
     def is_throttled(self, lane: int) -> bool:
         self._check_lane(lane)

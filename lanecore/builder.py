@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lanecore import _impl
-from lanecore._durations import check_int
+from lanecore._durations import check_int, to_seconds
 from lanecore.config import DEFAULT_LANES, LaneConfig
 from lanecore.dlq import DEFAULT_DLQ_SIZE
 from lanecore.events import DEFAULT_EVENT_BUFFER
 from lanecore.manager import QueueManager
+from lanecore.metrics.alerts import AlertManager
+from lanecore.recorder import MetricsSettings
 from lanecore.storage.protocol import Storage
 
 
@@ -22,6 +26,7 @@ class QueueManagerBuilder:
         self._event_buffer = DEFAULT_EVENT_BUFFER
         self._implementation: str | None = None
         self._storage: Storage | None = None
+        self._metrics: MetricsSettings | None = None
 
     def with_default_lanes(self) -> QueueManagerBuilder:
         """Add system, control, query, session, skill and prompt (priorities 0..5)."""
@@ -73,6 +78,29 @@ class QueueManagerBuilder:
         self._storage = storage
         return self
 
+    def with_metrics(
+        self,
+        backend: Any = None,
+        *,
+        interval: float = 1.0,
+        sample_every: int = 16,
+        alerts: AlertManager | None = None,
+    ) -> QueueManagerBuilder:
+        """Record the SPEC 9 metrics into ``backend`` (default: a new LocalMetrics):
+        counters and gauges exactly, wait and run times of every ``sample_every``-th command,
+        flushed every ``interval`` seconds and on each ``manager.metrics.snapshot()``;
+        ``alerts`` get depth and latency checks."""
+        if backend is None:
+            from lanecore.metrics import LocalMetrics
+
+            backend = LocalMetrics()
+        check_int("sample_every", sample_every, 1)
+        to_seconds("interval", interval)
+        self._metrics = MetricsSettings(
+            backend, interval=interval, sample_every=sample_every, alerts=alerts
+        )
+        return self
+
     def build(self) -> QueueManager:
         return QueueManager(
             [(lane_id, config, priority) for lane_id, (config, priority) in self._lanes.items()],
@@ -81,4 +109,5 @@ class QueueManagerBuilder:
             event_buffer=self._event_buffer,
             implementation=self._implementation,
             storage=self._storage,
+            metrics=self._metrics,
         )

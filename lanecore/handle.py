@@ -21,6 +21,8 @@ class CommandHandle(asyncio.Future[Any]):
         "_failures",
         "_lane",
         "_manager",
+        "_persisted",
+        "_queued_at",
         "_run",
         "_runner",
         "_submitted_at",
@@ -42,6 +44,7 @@ class CommandHandle(asyncio.Future[Any]):
     _timer: asyncio.TimerHandle | None
     _submitted_at: float
     _persisted: Awaitable[None]
+    _queued_at: float | None
 
     @property
     def lane_id(self) -> str:

@@ -24,6 +24,7 @@ from lanecore.durable import Durability
 from lanecore.errors import CommandTimeout, LaneNotFound, ShutdownInProgress
 from lanecore.events import DEFAULT_EVENT_BUFFER, EventFilter, EventHub, EventStream
 from lanecore.handle import CommandHandle
+from lanecore.recorder import ManagerMetrics, MetricsRecorder, MetricsSettings
 from lanecore.stats import LaneStatus, QueueStats
 from lanecore.storage.protocol import Storage
 
@@ -86,6 +87,7 @@ class QueueManager:
         event_buffer: int = DEFAULT_EVENT_BUFFER,
         implementation: str | None = None,
         storage: Storage | None = None,
+        metrics: MetricsSettings | None = None,
     ) -> None:
         check_int("global_concurrency", global_concurrency, 0)
         check_int("event_buffer", event_buffer, 1)
@@ -156,6 +158,13 @@ class QueueManager:
         self._closed = False
         self._dispatch = core.Dispatcher(self, self._table, CommandHandle)
         self._dispatch.rate_limited = self._rate_limited
+        self._recorder: MetricsRecorder | None = None
+        self._metrics: ManagerMetrics | None = None
+        if metrics is not None:
+            self._recorder = MetricsRecorder(self, metrics.backend, **metrics.options)
+            self._metrics = ManagerMetrics(self._recorder)
+            self._dispatch.recorder = self._recorder
+            self._dispatch.sample_every = self._recorder.sample_every
 
     # ------------------------------------------------------------------ lifecycle
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
@@ -179,6 +188,8 @@ class QueueManager:
         self._bind_loop()
         if not self._started:
             await self._durable.recover()
+            if self._recorder is not None:
+                self._recorder.start(self._bind_loop())
             self._started = self._dispatch.started = True
             self._dispatch.kick()
 
@@ -242,6 +253,8 @@ class QueueManager:
         if runners:
             await asyncio.gather(*runners, return_exceptions=True)
         self._events.close_all()
+        if self._recorder is not None:
+            self._recorder.stop()
         await self._durable.close()
 
     async def __aenter__(self) -> QueueManager:
@@ -428,7 +441,10 @@ class QueueManager:
                 {"lane_id": ls.lane_id, "command_id": command_id, "error": str(error)},
             )
         fatal = isinstance(error, (KeyboardInterrupt, SystemExit))
-        if not fatal and not self._closed and ls.retry.should_retry(attempts):
+        will_retry = not fatal and not self._closed and ls.retry.should_retry(attempts)
+        if self._recorder is not None:
+            self._recorder.attempt_failed(ls, timed_out, will_retry)
+        if will_retry:
             assert self._loop is not None
             self._durable.attempted(handle, attempts)
             self._retrying += 1
@@ -461,6 +477,8 @@ class QueueManager:
         handle._timer = None
         self._retrying -= 1
         ls = handle._lane
+        if self._recorder is not None:
+            self._recorder.repushed(ls)
         handle._ticket = self._table.push(ls.index, handle)
         if ls.hooks:
             self._lane_changed(ls)
@@ -469,6 +487,8 @@ class QueueManager:
     def _abandon(self, handle: CommandHandle) -> None:
         """The runner itself is being cancelled (loop teardown): cancel its command too."""
         self._table.complete(handle._lane.index)
+        if self._recorder is not None:
+            self._recorder.slot_dropped(handle._lane)
         self._forget(handle)
         asyncio.Future.cancel(handle)
 
@@ -485,6 +505,8 @@ class QueueManager:
                 self._lane_changed(ls)
         else:  # handed to a runner: free the slot now, stop the runner if it started
             self._table.complete(ls.index)
+            if self._recorder is not None:
+                self._recorder.slot_dropped(ls)
             runner = handle._runner
             if runner is not None:
                 handle._runner = None
@@ -601,6 +623,11 @@ class QueueManager:
         return self._events.subscribe(accept, buffer_size)
 
     # ------------------------------------------------------------------ inspection
+    @property
+    def metrics(self) -> ManagerMetrics | None:
+        """The metrics backend (snapshot() is up to date), or None without with_metrics()."""
+        return self._metrics
+
     @property
     def dlq(self) -> DeadLetterQueue:
         return self._dlq

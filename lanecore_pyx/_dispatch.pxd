@@ -18,9 +18,12 @@ cdef class Dispatcher:
     cdef public bint closed
     cdef public bint rate_limited
     cdef long long _next_id
+    cdef public object recorder       # a MetricsRecorder when the manager records metrics
+    cdef public Py_ssize_t sample_every
+    cdef Py_ssize_t sample_count
     # __slots__ offsets of CommandHandle ...
     cdef Py_ssize_t o_command_id, o_command, o_run, o_lane, o_manager, o_ticket, o_timeout
-    cdef Py_ssize_t o_failures, o_runner, o_timer, o_submitted_at
+    cdef Py_ssize_t o_failures, o_runner, o_timer, o_submitted_at, o_queued_at
     # ... and of the manager's lane record
     cdef Py_ssize_t o_index, o_lane_id, o_hooks, o_boost
 

@@ -19,6 +19,8 @@ class Dispatcher:
     started: bool
     closed: bool
     rate_limited: bool
+    recorder: Any
+    sample_every: int
     def __init__(self, manager: Any, table: Any, handle_type: type[Any]) -> None: ...
     @property
     def next_id(self) -> int: ...

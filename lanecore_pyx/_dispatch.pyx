@@ -15,6 +15,7 @@ from asyncio import CancelledError
 from cpython.dict cimport PyDict_DelItem, PyDict_SetItem
 from cpython.object cimport PyObject
 
+from lanecore_pyx._clock cimport lanecore_monotonic
 from lanecore_pyx._lanetable cimport LaneTable
 from lanecore_pyx._slots cimport slot_get, slot_offset, slot_set
 
@@ -62,6 +63,9 @@ cdef class Dispatcher:
         self.closed = False
         self.rate_limited = False
         self._next_id = 1
+        self.recorder = None
+        self.sample_every = 0
+        self.sample_count = 0
         self.o_command_id = slot_offset(handle_type, "command_id")
         self.o_command = slot_offset(handle_type, "_command")
         self.o_run = slot_offset(handle_type, "_run")
@@ -73,6 +77,7 @@ cdef class Dispatcher:
         self.o_runner = slot_offset(handle_type, "_runner")
         self.o_timer = slot_offset(handle_type, "_timer")
         self.o_submitted_at = slot_offset(handle_type, "_submitted_at")
+        self.o_queued_at = slot_offset(handle_type, "_queued_at")
         lane_type = type(next(iter(manager._lanes.values())))
         self.o_index = slot_offset(lane_type, "index")
         self.o_lane_id = slot_offset(lane_type, "lane_id")
@@ -101,6 +106,11 @@ cdef class Dispatcher:
         slot_set(handle, self.o_timer, None)
         if slot_get(ls, self.o_boost) is not None:
             slot_set(handle, self.o_submitted_at, now)
+        if self.sample_every:
+            self.sample_count += 1
+            if self.sample_count >= self.sample_every:
+                self.sample_count = 0
+                slot_set(handle, self.o_queued_at, lanecore_monotonic())
         ticket = self.table.c_push(<Py_ssize_t>slot_get(ls, self.o_index), handle)
         slot_set(handle, self.o_ticket, ticket)
         PyDict_SetItem(self.inflight, command_id, handle)
@@ -173,6 +183,12 @@ cdef class Dispatcher:
         cdef list drain_waiters = self.drain_waiters
         cdef bint rate_limited = self.rate_limited
         cdef Py_ssize_t burst = 0
+        cdef double started = 0.0
+        recorder = self.recorder
+        cdef list wait_records = None, run_records = None
+        if recorder is not None:
+            wait_records = recorder.wait_records
+            run_records = recorder.run_records
         emit = self.emit
         manager = self.manager
         create_future = self.loop.create_future
@@ -181,6 +197,16 @@ cdef class Dispatcher:
             if not handle.done():  # else cancelled between hand-over and start
                 ls = slot_get(handle, self.o_lane)
                 slot_set(handle, self.o_runner, me)
+                if recorder is not None:
+                    started = 0.0
+                    queued = slot_get(handle, self.o_queued_at)
+                    if queued is not None:  # a sampled command: time its wait and its runs
+                        started = lanecore_monotonic()
+                        if <double>queued >= 0.0:  # its first run (a retry's wait has backoff)
+                            slot_set(handle, self.o_queued_at, -1.0)
+                            wait_records[<Py_ssize_t>slot_get(ls, self.o_index)](
+                                (started - <double>queued) * 1000.0
+                            )
                 if listeners:
                     emit(STARTED, handle)
                 seconds = slot_get(handle, self.o_timeout)
@@ -221,6 +247,10 @@ cdef class Dispatcher:
                     command_id = slot_get(handle, self.o_command_id)
                     PyDict_DelItem(inflight, command_id)
                     handle.set_result(result)
+                    if started:
+                        run_records[<Py_ssize_t>slot_get(ls, self.o_index)](
+                            (lanecore_monotonic() - started) * 1000.0
+                        )
                     if listeners:
                         emit(COMPLETED, handle)
                     if not inflight and drain_waiters:

@@ -26,6 +26,7 @@ ctypedef struct lane_t:
     uint64_t tail           # the next ticket to hand out
     Py_ssize_t pending      # live (non-tombstone) commands
     Py_ssize_t active
+    uint64_t completions    # complete() calls so far (with tail, the pushes: for metrics)
     long long min_conc      # (64-bit on every platform, like the reserve)
     Py_ssize_t max_conc     # saturated at PY_SSIZE_T_MAX
     long long unmet         # this lane's share of the table's reserve

@@ -463,6 +463,7 @@ cdef class LaneTable:
         if L.active == 0:
             raise ValueError(f"lane {index} has no active command to complete")
         L.active -= 1
+        L.completions += 1
         self._total_active -= 1
         self._refresh(index)
 
@@ -591,6 +592,16 @@ cdef class LaneTable:
     def active(self, lane):
         cdef Py_ssize_t index = self._lane_index(lane)
         return self._lanes[index].active
+
+    @cython.critical_section
+    def pushes(self, lane):
+        """Commands pushed onto the lane so far (its next ticket)."""
+        return self._lanes[self._lane_index(lane)].tail
+
+    @cython.critical_section
+    def completions(self, lane):
+        """complete() calls on the lane so far."""
+        return self._lanes[self._lane_index(lane)].completions
 
     @cython.critical_section
     def is_throttled(self, lane):

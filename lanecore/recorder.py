@@ -1,0 +1,186 @@
+"""Records the SPEC §9 metrics of a manager into a MetricsBackend, at almost no per-command cost.
+
+Per-command counts are not incremented one by one: the lane table already counts pushes and
+completions in C, and the rare events (failed attempts, retries, cancellations of running
+commands) are counted here, so ``submitted`` and ``completed`` are derived from them at each
+flush. Gauges are read from the table at flush time. Wait and run times are measured on every
+``sample_every``-th command submitted (1 = every command), which keeps the percentiles
+unbiased. A flush happens on every ``snapshot()``, every ``interval`` seconds while the manager
+runs (for exporters such as Prometheus) and when it closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from lanecore._durations import check_int, to_seconds
+from lanecore.metrics import FastMetricsBackend, LaneInstruments, LocalMetrics, MetricsSnapshot
+from lanecore.metrics.alerts import AlertManager
+
+if TYPE_CHECKING:
+    from lanecore.manager import QueueManager, _Lane
+
+
+class MetricsSettings:
+    """What QueueManagerBuilder.with_metrics() collected: the backend and recorder options."""
+
+    __slots__ = ("backend", "options")
+
+    def __init__(self, backend: Any, **options: Any) -> None:
+        self.backend = backend
+        self.options = options
+
+
+class LaneCounts:
+    """One lane's instruments and the counts its derived counters are computed from."""
+
+    __slots__ = (
+        "inst",
+        "not_completed",
+        "repushed",
+        "seen_completed",
+        "seen_submitted",
+    )
+
+    def __init__(self, inst: LaneInstruments) -> None:
+        self.inst = inst
+        self.repushed = 0  # pushes that were retries, not submissions
+        self.not_completed = 0  # complete() calls for failed or cancelled commands
+        self.seen_submitted = 0
+        self.seen_completed = 0
+
+
+class MetricsRecorder:
+    """The manager's side of metrics: derived counters, gauges, sampled timings, alerts."""
+
+    def __init__(
+        self,
+        manager: QueueManager,
+        backend: Any,
+        *,
+        interval: float = 1.0,
+        sample_every: int = 16,
+        alerts: AlertManager | None = None,
+    ) -> None:
+        if not isinstance(backend, FastMetricsBackend):
+            raise TypeError(
+                "metrics backend must implement MetricsBackend with handles "
+                f"(counter/gauge/histogram), got {backend!r}"
+            )
+        self.backend = backend
+        self.interval = to_seconds("interval", interval)
+        self.sample_every = check_int("sample_every", sample_every, 1)
+        if alerts is not None and not isinstance(alerts, AlertManager):
+            raise TypeError(f"alerts must be an AlertManager, got {alerts!r}")
+        self.alerts = alerts
+        self._manager = manager
+        self._lanes = [
+            LaneCounts(LaneInstruments.for_lane(backend, ls.lane_id)) for ls in manager._by_index
+        ]
+        self._timer: asyncio.TimerHandle | None = None
+        # by lane index, for the dispatcher's sampled timings: ``record(ms)`` of each histogram
+        self.wait_records = [counts.inst.wait_time_ms.record for counts in self._lanes]
+        self.run_records = (
+            [counts.inst.latency_ms.record for counts in self._lanes]
+            if alerts is None
+            else [self._ran_with_alerts(counts.inst) for counts in self._lanes]
+        )
+
+    # ------------------------------------------------------------------ events
+    def _ran_with_alerts(self, inst: LaneInstruments) -> Callable[[float], None]:
+        record = inst.latency_ms.record
+        check = self.alerts.check_latency  # type: ignore[union-attr]
+        lane_id = inst.lane_id
+
+        def ran(ms: float) -> None:
+            record(ms)
+            check(lane_id, ms)
+
+        return ran
+
+    def attempt_failed(self, ls: _Lane, timed_out: bool, will_retry: bool) -> None:
+        counts = self._lanes[ls.index]
+        counts.not_completed += 1
+        if timed_out:
+            counts.inst.timeout.inc()
+        if will_retry:
+            counts.inst.retried.inc()
+        else:
+            counts.inst.failed.inc()
+            counts.inst.dead_lettered.inc()
+
+    def repushed(self, ls: _Lane) -> None:
+        self._lanes[ls.index].repushed += 1
+
+    def slot_dropped(self, ls: _Lane) -> None:
+        """A running command was cancelled: its complete() is not a completion."""
+        self._lanes[ls.index].not_completed += 1
+
+    # ------------------------------------------------------------------ flushing
+    def flush(self) -> None:
+        """Bring the backend's counters and gauges up to date with the lane table."""
+        table = self._manager._table
+        alerts = self.alerts
+        for index, counts in enumerate(self._lanes):
+            submitted = table.pushes(index) - counts.repushed
+            if submitted > counts.seen_submitted:
+                counts.inst.submitted.inc(submitted - counts.seen_submitted)
+                counts.seen_submitted = submitted
+            completed = table.completions(index) - counts.not_completed
+            if completed > counts.seen_completed:
+                counts.inst.completed.inc(completed - counts.seen_completed)
+                counts.seen_completed = completed
+            depth = table.pending(index)
+            counts.inst.depth.set(depth)
+            counts.inst.active.set(table.active(index))
+            if alerts is not None:
+                alerts.check_depth(counts.inst.lane_id, depth)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = loop.call_later(self.interval, self._tick, loop)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.flush()
+        self._timer = loop.call_later(self.interval, self._tick, loop)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.flush()
+
+
+class ManagerMetrics:
+    """``manager.metrics``: the backend, with snapshot() flushing the scheduler's counts first."""
+
+    def __init__(self, recorder: MetricsRecorder) -> None:
+        self._recorder = recorder
+        self.backend = recorder.backend
+
+    def increment_counter(self, name: str, value: int = 1, labels: Any = None) -> None:
+        self.backend.increment_counter(name, value, labels)
+
+    def set_gauge(self, name: str, value: float, labels: Any = None) -> None:
+        self.backend.set_gauge(name, value, labels)
+
+    def record_histogram(self, name: str, value: float, labels: Any = None) -> None:
+        self.backend.record_histogram(name, value, labels)
+
+    def snapshot(self) -> MetricsSnapshot:
+        self._recorder.flush()
+        snapshot: MetricsSnapshot = self.backend.snapshot()
+        return snapshot
+
+    def reset(self) -> None:
+        """Zero every series; counts start again from now."""
+        self._recorder.flush()
+        self.backend.reset()
+
+    def __repr__(self) -> str:
+        return f"<ManagerMetrics backend={self.backend!r}>"
+
+
+def default_backend() -> LocalMetrics:
+    return LocalMetrics()
