@@ -1,0 +1,11 @@
+"""The ``lanecore`` command line (``python -m lanecore`` or the ``lanecore`` script).
+
+Commands: ``demo`` (the default lanes under a simulated agent workload, live), ``stats`` and
+``dlq list|retry|clear`` (a SQLite store), ``info``. rich (the ``cli`` extra) is needed only
+for the live table and is imported only then.
+"""
+
+from lanecore.cli.app import main
+from lanecore.cli.errors import CliError
+
+__all__ = ["CliError", "main"]
