@@ -45,6 +45,7 @@ class Dispatcher:
         self.closed = False
         self.rate_limited = False
         self.next_id = 1
+        self.starting = 0  # runners spawned that have not taken a command yet
         self.recorder: Any = None  # a MetricsRecorder when the manager records metrics
         self.sample_every = 0
         self.sample_count = 0
@@ -127,28 +128,31 @@ class Dispatcher:
         return handles
 
     def kick(self) -> None:
-        """Hand every command that may run now to an idle runner, or to a new one."""
+        """Hand commands that may run now to idle runners; if more may run, start one more
+        runner (it takes the best command when it starts). Runners are added one at a time
+        as commands suspend, so a burst of quick commands does not create a Task each."""
         if not self.started or self.closed:
             return
         pop = self.table.pop_ready
         idle = self.idle
         manager = self.manager
-        while True:
+        while idle:
             handle = pop()
             if handle is None:
                 break
             ls = handle._lane
             if ls.hooks:
                 manager._lane_changed(ls)
-            if idle:
-                idle.pop().set_result(handle)
-            else:
-                manager._spawn(handle)
+            idle.pop().set_result(handle)
+        if not idle and not self.starting and self.table.can_pop():
+            self.starting += 1
+            manager._spawn(None)
         if self.rate_limited:
             manager._arm_token_timer()
 
-    async def run(self, handle: CommandHandle) -> None:
-        """Run the given command, then keep pulling the next one until none may run."""
+    async def run(self, handle: CommandHandle | None) -> None:
+        """Run the given command (None: a new runner takes the best one), then keep pulling
+        the next one until none may run, then wait to be handed one."""
         table = self.table
         pop = table.pop_ready
         complete = table.complete
@@ -170,7 +174,31 @@ class Dispatcher:
         me = asyncio.current_task()
         assert me is not None
         burst = 0
+        if handle is None:
+            self.starting -= 1
         while True:
+            if handle is None:
+                handle = pop()
+                if handle is None:
+                    if rate_limited:
+                        manager._arm_token_timer()
+                    parked = create_future()
+                    idle.append(parked)
+                    handle = await parked
+                    burst = 0
+                    continue
+                if rate_limited:
+                    manager._arm_token_timer()
+                if handle._lane.hooks:
+                    manager._lane_changed(handle._lane)
+                if not idle and not self.starting and table.can_pop():
+                    # more may run: have a runner ready in case this command suspends
+                    self.starting += 1
+                    manager._spawn(None)
+                burst += 1
+                if burst >= YIELD_EVERY:
+                    burst = 0
+                    await asyncio.sleep(0)
             if not handle.done():  # else cancelled between hand-over and start
                 ls = handle._lane
                 handle._runner = me
@@ -227,21 +255,4 @@ class Dispatcher:
                         emit(events.COMMAND_COMPLETED, handle)
                     if not inflight and drain_waiters:
                         manager._wake_drainers()
-            next_handle = pop()
-            if next_handle is None:
-                if rate_limited:
-                    manager._arm_token_timer()
-                parked = create_future()
-                idle.append(parked)
-                handle = await parked
-                burst = 0
-                continue
-            handle = next_handle
-            if rate_limited:
-                manager._arm_token_timer()
-            if handle._lane.hooks:
-                manager._lane_changed(handle._lane)
-            burst += 1
-            if burst >= YIELD_EVERY:
-                burst = 0
-                await asyncio.sleep(0)
+            handle = None

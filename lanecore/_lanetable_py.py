@@ -212,6 +212,15 @@ class LaneTable:
             self._refresh(lane)
             return item
 
+    def can_pop(self) -> bool:
+        """Whether some lane may dispatch now (before rate limits, which pop_ready checks)."""
+        if self._global_limit:
+            free = self._global_limit - self._total_active
+            if free <= 0:
+                return False
+            return bool(self._reserved_bits if free <= self._reserve else self._ready_bits)
+        return bool(self._ready_bits)
+
     def complete(self, lane: int) -> None:
         """Free one active slot of the lane."""
         self._check_lane(lane)

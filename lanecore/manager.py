@@ -408,7 +408,7 @@ class QueueManager:
         """Hand every command that may run now to a runner (after a slot or token frees)."""
         self._dispatch.kick()
 
-    def _spawn(self, handle: CommandHandle) -> None:
+    def _spawn(self, handle: CommandHandle | None) -> None:
         assert self._loop is not None
         task = self._loop.create_task(self._dispatch.run(handle))
         self._runners.add(task)

@@ -18,6 +18,7 @@ cdef class Dispatcher:
     cdef public bint closed
     cdef public bint rate_limited
     cdef long long _next_id
+    cdef Py_ssize_t starting          # runners spawned that have not taken a command yet
     cdef public object recorder       # a MetricsRecorder when the manager records metrics
     cdef public Py_ssize_t sample_every
     cdef Py_ssize_t sample_count

@@ -154,28 +154,31 @@ cdef class Dispatcher:
         return handles
 
     cpdef kick(self):
-        """Hand every command that may run now to an idle runner, or to a new one."""
+        """Hand commands that may run now to idle runners; if more may run, start one more
+        runner (it takes the best command when it starts). Runners are added one at a time
+        as commands suspend, so a burst of quick commands does not create a Task each."""
         if not self.started or self.closed:
             return
         cdef list idle = self.idle
         cdef LaneTable table = self.table
         manager = self.manager
-        while True:
+        while idle:
             handle = table.c_pop_ready()
             if handle is None:
                 break
             ls = slot_get(handle, self.o_lane)
             if slot_get(ls, self.o_hooks):
                 manager._lane_changed(ls)
-            if idle:
-                idle.pop().set_result(handle)
-            else:
-                manager._spawn(handle)
+            idle.pop().set_result(handle)
+        if not idle and not self.starting and table.c_can_pop():
+            self.starting += 1
+            manager._spawn(None)
         if self.rate_limited:
             manager._arm_token_timer()
 
     async def run(self, handle):
-        """Run the given command, then keep pulling the next one until none may run."""
+        """Run the given command (None: a new runner takes the best one), then keep pulling
+        the next one until none may run, then wait to be handed one."""
         cdef LaneTable table = self.table
         cdef dict inflight = self.inflight
         cdef list listeners = self.listeners
@@ -193,7 +196,32 @@ cdef class Dispatcher:
         manager = self.manager
         create_future = self.loop.create_future
         me = asyncio.current_task()
+        if handle is None:
+            self.starting -= 1
         while True:
+            if handle is None:
+                handle = table.c_pop_ready()
+                if handle is None:
+                    if rate_limited:
+                        manager._arm_token_timer()
+                    parked = create_future()
+                    idle.append(parked)
+                    handle = await parked
+                    burst = 0
+                    continue
+                if rate_limited:
+                    manager._arm_token_timer()
+                ls = slot_get(handle, self.o_lane)
+                if slot_get(ls, self.o_hooks):
+                    manager._lane_changed(ls)
+                if not idle and not self.starting and table.c_can_pop():
+                    # more may run: have a runner ready in case this command suspends
+                    self.starting += 1
+                    manager._spawn(None)
+                burst += 1
+                if burst >= _YIELD_EVERY:
+                    burst = 0
+                    await asyncio.sleep(0)
             if not handle.done():  # else cancelled between hand-over and start
                 ls = slot_get(handle, self.o_lane)
                 slot_set(handle, self.o_runner, me)
@@ -255,22 +283,4 @@ cdef class Dispatcher:
                         emit(COMPLETED, handle)
                     if not inflight and drain_waiters:
                         manager._wake_drainers()
-            next_handle = table.c_pop_ready()
-            if next_handle is None:
-                if rate_limited:
-                    manager._arm_token_timer()
-                parked = create_future()
-                idle.append(parked)
-                handle = await parked
-                burst = 0
-                continue
-            handle = next_handle
-            if rate_limited:
-                manager._arm_token_timer()
-            ls = slot_get(handle, self.o_lane)
-            if slot_get(ls, self.o_hooks):
-                manager._lane_changed(ls)
-            burst += 1
-            if burst >= _YIELD_EVERY:
-                burst = 0
-                await asyncio.sleep(0)
+            handle = None

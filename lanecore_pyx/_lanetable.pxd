@@ -64,6 +64,8 @@ cdef class LaneTable:
     @cython.final
     cdef object c_pop_ready(self)
     @cython.final
+    cdef bint c_can_pop(self) noexcept
+    @cython.final
     cdef int c_complete(self, Py_ssize_t index) except -1
 
     @cython.final

@@ -23,6 +23,7 @@ class LaneTable:
         """Append item to the lane's FIFO and return its ticket (for ``remove``)."""
     def pop_ready(self) -> object | None:
         """Take the next command to run (counting it active), or None if nothing may run now."""
+    def can_pop(self) -> bool: ...
     def complete(self, lane: int) -> None:
         """Free one active slot of the lane."""
     def remove(self, lane: int, ticket: int) -> object | None:

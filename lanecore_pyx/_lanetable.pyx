@@ -452,6 +452,24 @@ cdef class LaneTable:
             return lc_steal(item)
 
     @cython.critical_section
+    def can_pop(self):
+        """Whether some lane may dispatch now (before rate limits, which pop_ready checks)."""
+        return self.c_can_pop()
+
+    @cython.final
+    cdef bint c_can_pop(self) noexcept:
+        """can_pop() for C callers."""
+        cdef long long free
+        cdef int ring = RING_READY
+        if self._limit:
+            free = self._limit - self._total_active
+            if free <= 0:
+                return False
+            if free <= self._reserve:
+                ring = RING_RESERVED
+        return bits_first(self._bits[ring]) >= 0
+
+    @cython.critical_section
     def complete(self, lane):
         """Free one active slot of the lane."""
         self.c_complete(self._lane_index(lane))
