@@ -1,0 +1,6 @@
+"""lanecore's benchmark suite (pytest-benchmark) and the workloads it measures.
+
+Run it with ``python -m pytest benchmarks --benchmark-only`` (see benchmarks/README.md).
+Nothing here is imported by lanecore itself; the peers (aiojobs, aiolimiter, a3s-lane) are
+imported lazily so the workload functions also run without them.
+"""

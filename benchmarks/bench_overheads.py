@@ -1,0 +1,29 @@
+"""Overheads on W10: one event subscriber reading with ``async for``, retries configured but
+never used (RetryPolicy.exponential(3)), and a global concurrency cap (= the lanes' total,
+so it never binds); each compared with plain W10 on the same core in the same run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from benchmarks import config, workloads
+from benchmarks.harness import label, measure, record_throughput
+
+
+@pytest.mark.parametrize("variant", workloads.OVERHEAD_VARIANTS)
+@pytest.mark.parametrize("system", config.LANECORE_SYSTEMS)
+@pytest.mark.parametrize("loop", config.LOOP_NAMES)
+def test_overheads(benchmark: Any, loop: str, system: str, variant: str) -> None:
+    """W10 throughput with one feature switched on."""
+    layout = workloads.layout(10, 10)
+    results = measure(
+        benchmark,
+        lambda: workloads.throughput(system, loop, layout, config.W_COMMANDS, variant=variant),
+        rounds=config.ROUNDS,
+        group=f"overheads · {loop}",
+    )
+    label(benchmark, table="overheads", loop=loop, row=f"{system} {variant}", ref=f"{system} plain")
+    record_throughput(benchmark, results)
+    benchmark.extra_info["variant"] = variant

@@ -1,0 +1,63 @@
+"""Glue between the workload functions and pytest-benchmark: run a workload for a fixed number
+of rounds with ``benchmark.pedantic`` and put what report.py needs into ``extra_info``."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from benchmarks import peers
+from benchmarks.workloads import Throughput, median
+
+R = TypeVar("R")
+
+
+def _fresh_heap() -> None:
+    """Before every round (not timed): collect garbage left by the previous round."""
+    gc.collect()
+
+
+def skip_if_missing(system: str) -> None:
+    """Skip a peer whose package is not installed, saying which package it needs."""
+    reason = peers.missing_peer(system)
+    if reason is not None:
+        pytest.skip(reason)
+
+
+def measure(benchmark: Any, fn: Callable[[], R], *, rounds: int, group: str) -> list[R]:
+    """Time ``fn`` for ``rounds`` rounds of one call each; return what every call returned."""
+    results: list[R] = []
+
+    def one_round() -> None:
+        results.append(fn())
+
+    benchmark.group = group
+    benchmark.pedantic(one_round, setup=_fresh_heap, rounds=rounds, iterations=1, warmup_rounds=0)
+    return results
+
+
+def label(benchmark: Any, *, table: str, loop: str | None, row: str, ref: str | None) -> None:
+    """Which report table this result belongs to, its row, and the row it is compared with."""
+    benchmark.extra_info.update(table=table, loop=loop, row=row, ref=ref)
+
+
+def record_throughput(benchmark: Any, results: list[Throughput]) -> None:
+    """Check every command completed, then record the median and best rate over the rounds."""
+    for result in results:
+        assert result.completed == result.commands, (
+            f"only {result.completed} of {result.commands} commands completed"
+        )
+    rates = [r.ops_per_s for r in results]
+    benchmark.extra_info.update(
+        commands=results[0].commands,
+        rounds=len(results),
+        ops_per_s=median(rates),
+        ops_per_s_best=max(rates),
+        seconds=median([r.seconds for r in results]),
+    )
+    details = results[-1].details
+    if details:
+        benchmark.extra_info.update(details)
