@@ -441,6 +441,10 @@ class QueueManager:
                 {"lane_id": ls.lane_id, "command_id": command_id, "error": str(error)},
             )
         fatal = isinstance(error, (KeyboardInterrupt, SystemExit))
+        if fatal and self._loop is not None:
+            # the runner re-raises and ends, like an asyncio task: whatever is queued behind
+            # this command gets a runner when the loop runs again
+            self._loop.call_soon(self._kick)
         will_retry = not fatal and not self._closed and ls.retry.should_retry(attempts)
         if self._recorder is not None:
             self._recorder.attempt_failed(ls, timed_out, will_retry)
@@ -503,6 +507,7 @@ class QueueManager:
         elif self._table.remove(ls.index, handle._ticket) is not None:
             if ls.hooks:
                 self._lane_changed(ls)
+            self._kick()  # a released min reservation may let other lanes run
         else:  # handed to a runner: free the slot now, stop the runner if it started
             self._table.complete(ls.index)
             if self._recorder is not None:
@@ -605,6 +610,7 @@ class QueueManager:
     def pause_lane(self, lane_id: str) -> None:
         """Stop dispatching from a lane; its running commands carry on."""
         self._table.pause(self._lane(lane_id).index)
+        self._kick()  # its min reservation is released: other lanes may run now
 
     def resume_lane(self, lane_id: str) -> None:
         self._table.resume(self._lane(lane_id).index)
