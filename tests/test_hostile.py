@@ -230,8 +230,8 @@ async def resumed():
     # nothing new is submitted: the work queued behind the interrupt must run by itself
     await settle(50)
     out["queued_ran_by_itself"] = queued.done()
+    out["later_result"] = await m.submit("a", partial(quick, 7))  # (dispatches a stranded one)
     out["queued_result"] = await queued
-    out["later_result"] = await m.submit("a", partial(quick, 7))
     await settle(20)
     stats = m.stats()
     out["idle"] = [stats.total_pending, stats.total_active, stats.retrying]
@@ -264,14 +264,14 @@ def test_command_raising_keyboard_interrupt_or_system_exit(
     exception and was dead-lettered, its slot is free, and when the application runs the loop
     again the command queued behind it runs without further prodding, and new work runs.
 
-    BUG (found at 8f37d89; fixed by the concurrent change to ``QueueManager._failed`` that
-    schedules a dispatch): the runner freed the slot and re-raised without pulling the next
-    command and nothing else dispatched, so the queued command never ran (drain() hung)."""
+    Regression test of a BUG found at 8f37d89 (fixed in ee69cb1, where ``_failed`` schedules a
+    dispatch): the runner freed the slot and re-raised without pulling the next command, and
+    nothing else dispatched, so the queued command never ran (drain() hung)."""
     child = subprocess.run(
         [sys.executable, "-c", INTERRUPT_SCENARIO, core.name, loop_name, exc_type.__name__],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=60,
     )
     assert child.returncode == 0, child.stderr
     out = json.loads(child.stdout.strip().splitlines()[-1])
@@ -876,8 +876,8 @@ def test_released_reservation_dispatches_at_once(core: Any, run: Any, release: s
     is reserved. Pausing "limited", or cancelling its pending command, releases the
     reservation, so b's second command must start at once.
 
-    BUG (found at 8f37d89 by this test and by test_model.py; fixed by the concurrent change
-    that makes pause_lane() and the pending-cancel path dispatch): neither called the
+    Regression test of a BUG found at 8f37d89 by this test and by test_model.py (fixed in
+    ee69cb1, where pause_lane() and the pending-cancel path dispatch): neither called the
     dispatcher, so b's command idled until the rate-limit timer fired — up to an hour here."""
 
     async def main() -> None:

@@ -55,6 +55,11 @@ the order depend on wall-clock time); real per-submit timeouts of 3600 s are att
 so the ``asyncio.timeout`` path is exercised. Rate limits at manager level use ``per_hour(n)``:
 within an example a lane can spend exactly its n starting tokens and then stays throttled.
 
+Found with it (at 8f37d89): pause_lane() and cancelling a pending command released the min
+reservation of a throttled lane without dispatching, so a slot stayed idle until the rate-limit
+timer fired (minimal reproduction: tests/test_hostile.py::
+test_released_reservation_dispatches_at_once; fixed in ee69cb1).
+
 Examples: by default 200 core programs per core and 60 manager programs per core and loop (the
 file runs in well under a minute); ``LANECORE_MODEL_EXAMPLES=N`` sets both to N. The dedicated
 long run is ``LANECORE_MODEL_EXAMPLES=2000 python -m pytest tests/test_model.py``.
