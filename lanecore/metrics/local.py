@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+from lanecore.metrics._byname import ByNameRecording
 from lanecore.metrics._validate import (
     Labels,
     SeriesKey,
-    check_count,
     check_name,
-    check_number,
     labels_key,
 )
 from lanecore.metrics.histogram import Histogram
@@ -81,7 +80,7 @@ class MetricKinds:
             raise ValueError(f"metric {name!r} is a {known}, it cannot also be used as a {kind}")
 
 
-class LocalMetrics:
+class LocalMetrics(ByNameRecording):
     """In-process metrics backend (implements MetricsBackend and FastMetricsBackend)."""
 
     __slots__ = ("_counters", "_gauges", "_histograms", "_kinds")
@@ -122,21 +121,6 @@ class LocalMetrics:
         return found
 
     # -- MetricsBackend (validated, by name) ---------------------------------------------------
-
-    def increment_counter(self, name: str, value: int = 1, labels: Labels | None = None) -> None:
-        """Add value (an int >= 0) to the counter series (name, labels)."""
-        checked = check_count(name, value)
-        self.counter(name, labels).inc(checked)
-
-    def set_gauge(self, name: str, value: float, labels: Labels | None = None) -> None:
-        """Set the gauge series (name, labels) to value (a finite number)."""
-        checked = check_number(f"value of gauge {name!r}", value)
-        self.gauge(name, labels).set(checked)
-
-    def record_histogram(self, name: str, value: float, labels: Labels | None = None) -> None:
-        """Record value (ms, a finite number >= 0) in the histogram series (name, labels)."""
-        checked = check_number(f"value of histogram {name!r}", value, non_negative=True)
-        self.histogram(name, labels).record(checked)
 
     def snapshot(self) -> MetricsSnapshot:
         """A frozen copy of every series, histograms summarised with their percentiles."""

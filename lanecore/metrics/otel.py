@@ -14,13 +14,12 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lanecore.metrics._buckets import DEFAULT_MS_BUCKETS, check_buckets
+from lanecore.metrics._byname import ByNameRecording
 from lanecore.metrics._validate import (
     Labels,
     LabelsKey,
     SeriesKey,
-    check_count,
     check_name,
-    check_number,
     labels_key,
 )
 from lanecore.metrics.histogram import Histogram
@@ -82,7 +81,7 @@ class OtelHistogram:
         self._instrument.record(value, self._attributes)
 
 
-class OpenTelemetryMetrics:
+class OpenTelemetryMetrics(ByNameRecording):
     """MetricsBackend (and FastMetricsBackend) recording into OpenTelemetry instruments.
 
     meter_provider defaults to the global one (``opentelemetry.metrics.get_meter_provider()``,
@@ -190,21 +189,6 @@ class OpenTelemetryMetrics:
             found = self._handles[key] = OtelHistogram(instrument, dict(key[1]), shadow)
         assert isinstance(found, OtelHistogram)
         return found
-
-    def increment_counter(self, name: str, value: int = 1, labels: Labels | None = None) -> None:
-        """Add value (an int >= 0) to a counter series."""
-        checked = check_count(name, value)
-        self.counter(name, labels).inc(checked)
-
-    def set_gauge(self, name: str, value: float, labels: Labels | None = None) -> None:
-        """Set a gauge series to value (a finite number)."""
-        checked = check_number(f"value of gauge {name!r}", value)
-        self.gauge(name, labels).set(checked)
-
-    def record_histogram(self, name: str, value: float, labels: Labels | None = None) -> None:
-        """Record value (ms, finite, >= 0) in a histogram series."""
-        checked = check_number(f"value of histogram {name!r}", value, non_negative=True)
-        self.histogram(name, labels).record(checked)
 
     def snapshot(self) -> MetricsSnapshot:
         """The local shadow's snapshot (same values, plus percentiles)."""

@@ -13,13 +13,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from lanecore.metrics._buckets import DEFAULT_MS_BUCKETS, check_buckets
+from lanecore.metrics._byname import ByNameRecording
 from lanecore.metrics._validate import (
     Labels,
     LabelsKey,
     SeriesKey,
-    check_count,
     check_name,
-    check_number,
     labels_key,
 )
 from lanecore.metrics.histogram import Histogram
@@ -166,7 +165,7 @@ class PrometheusHistogram(_PrometheusHandle):
 _Handle = PrometheusCounter | PrometheusGauge | PrometheusHistogram
 
 
-class PrometheusMetrics:
+class PrometheusMetrics(ByNameRecording):
     """MetricsBackend (and FastMetricsBackend) exporting to a prometheus_client registry.
 
     registry defaults to prometheus_client's global REGISTRY (what ``start_http_server()``
@@ -260,21 +259,6 @@ class PrometheusMetrics:
             found = self._handles[key] = PrometheusHistogram(family, key[1], shadow)
         assert isinstance(found, PrometheusHistogram)
         return found
-
-    def increment_counter(self, name: str, value: int = 1, labels: Labels | None = None) -> None:
-        """Add value (an int >= 0) to a counter series."""
-        checked = check_count(name, value)
-        self.counter(name, labels).inc(checked)
-
-    def set_gauge(self, name: str, value: float, labels: Labels | None = None) -> None:
-        """Set a gauge series to value (a finite number)."""
-        checked = check_number(f"value of gauge {name!r}", value)
-        self.gauge(name, labels).set(checked)
-
-    def record_histogram(self, name: str, value: float, labels: Labels | None = None) -> None:
-        """Record value (ms, finite, >= 0) in a histogram series."""
-        checked = check_number(f"value of histogram {name!r}", value, non_negative=True)
-        self.histogram(name, labels).record(checked)
 
     def snapshot(self) -> MetricsSnapshot:
         """The local shadow's snapshot (same values, plus percentiles)."""
