@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import time
 import uuid
@@ -20,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from lanecore.dlq import NO_PAYLOAD, DeadLetter
 from lanecore.errors import LaneError
+from lanecore.storage.records import StoredCommand, encode_payload
+from lanecore.write_batch import WriteBatch, watch
 
 if TYPE_CHECKING:
     from lanecore.handle import CommandHandle
@@ -42,11 +43,14 @@ class NotPersisted(LaneError):
 class NamedCommand:
     """A registered handler bound to one payload; what the scheduler runs for a named command."""
 
-    __slots__ = ("_handler", "command_type", "payload")
+    __slots__ = ("_handler", "command_type", "payload", "payload_json")
 
-    def __init__(self, command_type: str, payload: Any, handler: Handler) -> None:
+    def __init__(
+        self, command_type: str, payload: Any, handler: Handler, payload_json: str = ""
+    ) -> None:
         self.command_type = command_type
         self.payload = payload
+        self.payload_json = payload_json  # the payload as JSON at submit (what is stored)
         self._handler = handler
 
     async def execute(self) -> Any:
@@ -76,26 +80,15 @@ def _check_async_handler(command_type: str, handler: Any, run_in_executor: bool)
     return in_executor
 
 
-def _log_failure(what: str) -> Callable[[Any], None]:
-    def done(future: asyncio.Future[Any]) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            logger.error("lanecore storage: %s failed", what, exc_info=future.exception())
-
-    return done
-
-
-def _watch(result: Awaitable[Any], what: str) -> None:
-    """Log the failure of a storage write nobody awaits (instead of 'never retrieved')."""
-    if isinstance(result, asyncio.Future):
-        result.add_done_callback(_log_failure(what))
-
-
 class Durability:
     """The registry of one manager and, when it has one, its storage."""
 
     def __init__(self, manager: QueueManager, storage: Storage | None) -> None:
         self._manager = manager
         self.storage = storage
+        self._batch = None if storage is None else WriteBatch(storage)
+        # SqliteStorage/MemoryStorage: raise StorageError at submit once the storage is closed
+        self._check_open: Callable[[], None] | None = getattr(storage, "check_open", None)
         self._handlers: dict[str, Handler] = {}
         self._id_prefix = uuid.uuid4().hex[:12]
         self._next = 0
@@ -137,27 +130,32 @@ class Durability:
         """The command to queue for a named submit and its id; checks happen here, first."""
         handler = self.handler(command_type)
         try:
-            json.dumps(payload, allow_nan=False)
-        except (TypeError, ValueError) as exc:
+            text = encode_payload(command_type, payload)
+        except TypeError as exc:
             raise TypeError(
-                f"payload of a {command_type!r} command must be JSON-serialisable: {exc}"
+                f"payload of a {command_type!r} command must be JSON-serialisable: "
+                f"{exc.__cause__ or exc}"
             ) from None
         if command_id is None:
             self._next += 1
             command_id = f"{self._id_prefix}-{self._next}"
-        return NamedCommand(command_type, payload, handler), command_id
+        return NamedCommand(command_type, payload, handler, text), command_id
 
     def save(self, lane_id: str, command: NamedCommand, command_id: str) -> Awaitable[None]:
-        """Store a just-submitted named command (raises before anything is queued)."""
-        from lanecore.storage import StoredCommand
-
-        assert self.storage is not None
-        stored = StoredCommand(
-            command_id, command.command_type, lane_id, command.payload, 0, time.time()
+        """Queue a just-submitted named command for storing (raises before anything is
+        queued); the batch of this loop iteration is written as one transaction."""
+        assert self._batch is not None
+        if self._check_open is not None:
+            self._check_open()
+        stored = StoredCommand.pre_encoded(
+            command_id,
+            command.command_type,
+            lane_id,
+            command.payload,
+            command.payload_json,
+            time.time(),
         )
-        result = self.storage.save_command(stored)
-        _watch(result, f"saving command {command_id!r}")
-        return result
+        return self._batch.save(stored)
 
     def track(self, handle: CommandHandle, persisted: Awaitable[None]) -> None:
         handle._persisted = persisted
@@ -166,14 +164,20 @@ class Durability:
     def _finished(self, handle: CommandHandle) -> None:
         """A stored command resolved: forget it, unless the manager is closing (it runs again
         at the next start) or it failed (then it was moved to the stored dead letters)."""
-        if self.storage is None or (handle.cancelled() and handle.command_id in self.kept):
+        if self._batch is None or (handle.cancelled() and handle.command_id in self.kept):
             return
-        _watch(self.storage.remove_command(str(handle.command_id)), "removing a finished command")
+        self._batch.remove(str(handle.command_id))
+
+    def _flush(self) -> None:
+        """Write what the batch holds before a direct storage call (call order is kept)."""
+        if self._batch is not None:
+            self._batch.flush()
 
     # ------------------------------------------------------------------ failures
     def attempted(self, handle: CommandHandle, attempts: int) -> None:
         if self.storage is not None and _is_stored(handle):
-            _watch(
+            self._flush()
+            watch(
                 self.storage.mark_attempt(str(handle.command_id), attempts, time.time()),
                 "recording an attempt",
             )
@@ -185,7 +189,8 @@ class Durability:
         if self.storage is not None and _is_stored(handle):
             from lanecore.storage import NO_PAYLOAD as STORED_NO_PAYLOAD
 
-            _watch(
+            self._flush()
+            watch(
                 self.storage.save_dead_letter(
                     letter, STORED_NO_PAYLOAD if payload is NO_PAYLOAD else payload
                 ),
@@ -195,11 +200,13 @@ class Durability:
 
     def forget_dead_letter(self, command_id: Any) -> None:
         if self.storage is not None:
-            _watch(self.storage.remove_dead_letter(command_id), "removing a dead letter")
+            self._flush()
+            watch(self.storage.remove_dead_letter(command_id), "removing a dead letter")
 
     def clear_dead_letters(self) -> None:
         if self.storage is not None:
-            _watch(self.storage.clear_dead_letters(), "clearing the dead letters")
+            self._flush()
+            watch(self.storage.clear_dead_letters(), "clearing the dead letters")
 
     # ------------------------------------------------------------------ start and stop
     async def recover(self) -> None:
@@ -232,6 +239,7 @@ class Durability:
 
     async def close(self) -> None:
         if self.storage is not None:
+            self._flush()
             await self.storage.close()
 
 

@@ -412,3 +412,86 @@ def test_sigkill_loses_no_persisted_command(core: Any, run: Any, tmp_path: Path)
     ran_ids = set(ran.read_text().split())
     missing = persisted_ids - ran_ids
     assert not missing, f"{len(missing)} persisted commands never ran, e.g. {sorted(missing)[:5]}"
+
+
+def test_named_submits_of_one_loop_iteration_share_a_transaction(
+    core: Any, run: Any, tmp_path: Path
+) -> None:
+    """2,000 named submits in one go are written in a few transactions, not 2,000; each
+    handle's persisted() still waits for its own commit, and finished commands are removed."""
+
+    async def main() -> None:
+        storage = SqliteStorage(tmp_path / "q.db")
+        m = build(core, storage, LaneConfig(1, 8))
+        m.register("double", double)
+        async with m:
+            before = storage.transactions
+            handles = [m.submit("work", "double", n) for n in range(2000)]
+            await asyncio.gather(*(h.persisted() for h in handles))
+            assert storage.transactions - before <= 20
+            assert [await h for h in handles] == [2 * n for n in range(2000)]
+        check = SqliteStorage(tmp_path / "q.db")
+        assert await check.load_commands() == []
+        await check.close()
+
+    run(main())
+
+
+def test_payload_is_stored_as_it_was_at_submit(core: Any, run: Any, tmp_path: Path) -> None:
+    async def main() -> None:
+        storage = SqliteStorage(tmp_path / "q.db")
+        m = build(core, storage)
+        gate = asyncio.Event()
+
+        async def hold(payload: Any) -> Any:
+            await gate.wait()
+            return payload
+
+        m.register("hold", hold)
+        async with m:
+            payload = {"items": [1, 2]}
+            h = m.submit("work", "hold", payload)
+            payload["items"].append(3)  # after submit, before the batch is written
+            await h.persisted()
+            (stored,) = await storage.load_commands()
+            assert stored.payload == {"items": [1, 2]}
+            gate.set()
+
+    run(main())
+
+
+def test_a_command_id_sqlite_cannot_store_is_refused_at_submit(
+    core: Any, run: Any, tmp_path: Path
+) -> None:
+    async def main() -> None:
+        storage = SqliteStorage(tmp_path / "q.db")
+        m = build(core, storage)
+        m.register("double", double)
+        async with m:
+            ok = m.submit("work", "double", 1, command_id="fine-\u00e9")
+            with pytest.raises(ValueError, match="UTF-8"):
+                m.submit("work", "double", 1, command_id="bad-\udc80")
+            assert await ok == 2
+            assert m.stats().total_pending == 0
+            await ok.persisted()
+
+    run(main())
+
+
+def test_write_batch_keeps_call_order_of_removals_and_saves(run: Any) -> None:
+    """A removal queued before a save of the same id (a dead letter retried under its old id)
+    must not delete the new save: runs are handed to the storage in call order."""
+    from lanecore.storage import StoredCommand
+    from lanecore.write_batch import WriteBatch
+
+    async def main() -> None:
+        storage = MemoryStorage()
+        await storage.save_command(StoredCommand("a", "t", "work", 1))
+        batch = WriteBatch(storage)
+        batch.remove("a")
+        saved = batch.save(StoredCommand("a", "t", "work", 2))
+        batch.remove("b")
+        await saved
+        assert [c.payload for c in await storage.load_commands()] == [2]
+
+    run(main())

@@ -12,11 +12,25 @@ not necessarily power loss; ``synchronous="FULL"`` survives power loss too (one 
 Failures raise ``StorageError`` and leave nothing half-written.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from lanecore.storage.errors import StorageError
 from lanecore.storage.memory import MemoryStorage
 from lanecore.storage.protocol import Storage
 from lanecore.storage.records import NO_PAYLOAD, DeadLetterId, StoredCommand, StoredDeadLetter
-from lanecore.storage.sqlite import SqliteStorage
+
+if TYPE_CHECKING:
+    from lanecore.storage.sqlite import SqliteStorage
+
+
+def __getattr__(name: str) -> Any:
+    """SqliteStorage on first use, so ``import lanecore`` does not load sqlite3."""
+    if name == "SqliteStorage":
+        from lanecore.storage.sqlite import SqliteStorage
+
+        return SqliteStorage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "NO_PAYLOAD",

@@ -21,13 +21,29 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
-from itertools import chain
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import chain, islice
 from typing import Any
 
+from lanecore.storage._schema import MultiRow
 from lanecore.storage.errors import StorageError
 
 Row = tuple[Any, ...]
+
+
+def _execute_chunked(conn: sqlite3.Connection, multi: MultiRow, rows: Iterable[Row]) -> None:
+    """Run ``rows`` through the many-rows form of their statement, ``multi.chunk`` at a time."""
+    it = iter(rows)
+    chunk = multi.chunk
+    while True:
+        part = list(islice(it, chunk))
+        if not part:
+            return
+        conn.execute(multi.sql(len(part)), list(chain.from_iterable(part)))
+        if len(part) < chunk:
+            return
+
+
 Work = Callable[[sqlite3.Connection], Any]
 Settlement = tuple[asyncio.Future[Any], Any, BaseException | None]
 
@@ -83,8 +99,10 @@ class Writer:
         *,
         batch_max: int,
         flush_interval: float,
+        multi_row: Mapping[str, MultiRow] | None = None,
     ) -> None:
         self.name = name
+        self._multi_row: Mapping[str, MultiRow] = multi_row or {}
         self.transactions = 0
         self.failed_batches = 0
         self._connect = connect
@@ -109,6 +127,12 @@ class Writer:
             if self._closing is not None:
                 raise StorageError(self.name, op.name, self._closing)
             self._queue.put(op)
+
+    def check_open(self, operation: str) -> None:
+        """StorageError naming ``operation`` if operations are no longer taken."""
+        closing = self._closing
+        if closing is not None:
+            raise StorageError(self.name, operation, closing)
 
     def close(self) -> concurrent.futures.Future[None]:
         """Stop taking operations; the thread finishes the queued ones, then closes."""
@@ -202,7 +226,11 @@ class Writer:
                     j += 1
                 assert op.sql is not None
                 rows = op.rows if j == i + 1 else chain.from_iterable(b.rows for b in batch[i:j])
-                conn.executemany(op.sql, rows)
+                multi = self._multi_row.get(op.sql)
+                if multi is None:
+                    conn.executemany(op.sql, rows)
+                else:
+                    _execute_chunked(conn, multi, rows)
                 results.extend([None] * (j - i))
                 i = j
             conn.execute("COMMIT")

@@ -61,6 +61,10 @@ class MemoryStorage:
     def closed(self) -> bool:
         return self._closed
 
+    def check_open(self) -> None:
+        """Raise StorageError once the storage is closed."""
+        self._check_open("save_command")
+
     def _check_open(self, operation: str) -> None:
         if self._closed:
             raise StorageError("memory", operation, "the storage is closed")

@@ -11,6 +11,7 @@ import enum
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Final
@@ -67,6 +68,45 @@ class StoredCommand:
     retry_count: int = 0
     created_at: float = field(default_factory=time.time)
     last_attempt_at: float | None = None
+    # the payload's JSON text when encoded at creation (see ``encoded``), so it is encoded once
+    payload_json: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    @classmethod
+    def pre_encoded(
+        cls,
+        command_id: str,
+        command_type: str,
+        lane_id: str,
+        payload: Any,
+        payload_json: str,
+        created_at: float,
+    ) -> StoredCommand:
+        """A new command (retry_count 0) whose payload was already encoded: ``payload_json``
+        must be ``encode_payload(command_id, payload)``; it is stored as is. The submit path
+        makes one per named command, so ASCII text skips ``__post_init__``'s checks."""
+        if not (
+            type(command_id) is str
+            and command_id
+            and command_id.isascii()
+            and type(command_type) is str
+            and command_type.isascii()
+            and type(lane_id) is str
+            and lane_id.isascii()
+            and type(created_at) is float
+        ):
+            command = cls(command_id, command_type, lane_id, payload, 0, created_at)
+            object.__setattr__(command, "payload_json", payload_json)
+            return command
+        command = object.__new__(cls)
+        _SET_ID(command, command_id)
+        _SET_TYPE(command, command_type)
+        _SET_LANE(command, lane_id)
+        _SET_PAYLOAD(command, payload)
+        _SET_RETRY_COUNT(command, 0)
+        _SET_CREATED_AT(command, created_at)
+        _SET_LAST_ATTEMPT_AT(command, None)
+        _SET_PAYLOAD_JSON(command, payload_json)
+        return command
 
     def __post_init__(self) -> None:
         # fast path: the common, obviously valid record costs a handful of type checks
@@ -98,6 +138,22 @@ class StoredCommand:
     def attempts(self) -> int:
         """Alias of ``retry_count``: attempts already started."""
         return self.retry_count
+
+
+def _slot_setter(name: str) -> Callable[[StoredCommand, Any], None]:
+    setter: Callable[[StoredCommand, Any], None] = vars(StoredCommand)[name].__set__
+    return setter
+
+
+# the slot setters, for pre_encoded (frozen only blocks __setattr__, not the slots themselves)
+_SET_ID: Final = _slot_setter("command_id")
+_SET_TYPE: Final = _slot_setter("command_type")
+_SET_LANE: Final = _slot_setter("lane_id")
+_SET_PAYLOAD: Final = _slot_setter("payload")
+_SET_RETRY_COUNT: Final = _slot_setter("retry_count")
+_SET_CREATED_AT: Final = _slot_setter("created_at")
+_SET_LAST_ATTEMPT_AT: Final = _slot_setter("last_attempt_at")
+_SET_PAYLOAD_JSON: Final = _slot_setter("payload_json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +241,9 @@ def command_row(command: StoredCommand) -> CommandRow:
         command.command_id,
         command.command_type,
         command.lane_id,
-        encode_payload(command.command_id, command.payload),
+        command.payload_json
+        if command.payload_json is not None
+        else encode_payload(command.command_id, command.payload),
         command.retry_count,
         command.created_at,
         command.last_attempt_at,

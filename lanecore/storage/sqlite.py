@@ -107,7 +107,13 @@ class SqliteStorage:
         connect = functools.partial(
             _schema.connect, target, synchronous=synchronous, busy_timeout=busy
         )
-        self._writer = Writer(self._path, connect, batch_max=batch_max, flush_interval=flush)
+        self._writer = Writer(
+            self._path,
+            connect,
+            batch_max=batch_max,
+            flush_interval=flush,
+            multi_row=_schema.MULTI_ROW,
+        )
         # dropped without close(): still commit what was queued and release the connection
         weakref.finalize(self, self._writer.close)
 
@@ -151,6 +157,10 @@ class SqliteStorage:
         """True once the writer has stopped (after close(), or after a failure it cannot
         recover from); calls raise StorageError from the moment close() is called."""
         return self._writer.closed.done()
+
+    def check_open(self) -> None:
+        """Raise StorageError if the storage takes no more operations (closed or failed)."""
+        self._writer.check_open("save_command")
 
     def __repr__(self) -> str:
         return f"<SqliteStorage {self._path!r} transactions={self.transactions}>"
