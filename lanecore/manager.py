@@ -32,6 +32,12 @@ _NO_PAYLOAD: Any = object()
 
 logger = logging.getLogger("lanecore")
 
+TOKEN_WAKE_MIN = 0.005
+"""Seconds: a throttled lane is woken at most this often and spends the tokens that accrued
+meanwhile together. Sub-millisecond timers make uvloop spin and each wake-up costs a system
+call, so at 1,000 tokens/s waking per token costs ~10 % of a core; coalescing keeps it < 5 %
+and never changes the rate (see ``_token_coalesce``)."""
+
 LaneSpec = tuple[str, LaneConfig, int]
 
 
@@ -130,10 +136,15 @@ class QueueManager:
                 f"min_concurrency ({min_total}), so their reservations cannot all hold"
             )
         self._by_index: list[_Lane] = sorted(self._lanes.values(), key=lambda ls: ls.index)
-        self._rate_limited = any(
-            ls.config.rate_limit is not None and not ls.config.rate_limit.is_unlimited
+        windows = [
+            ls.config.rate_limit.window
             for ls in self._by_index
-        )
+            if ls.config.rate_limit is not None and not ls.config.rate_limit.is_unlimited
+        ]
+        self._rate_limited = bool(windows)
+        # A bucket refills from empty in one window; waking within half of it never lets a
+        # bucket overflow (tokens lost), so the rate is exact whatever the coalescing.
+        self._token_coalesce = min([TOKEN_WAKE_MIN, *(float(w) / 2 for w in windows)])
         if storage is not None and not isinstance(storage, Storage):
             raise TypeError(f"storage must implement lanecore.storage.Storage, got {storage!r}")
         self._durable = Durability(self, storage)
@@ -587,7 +598,7 @@ class QueueManager:
         if delay < 0.0:
             return
         assert self._loop is not None
-        when = self._loop.time() + delay
+        when = self._loop.time() + max(delay, self._token_coalesce)
         timer = self._token_timer
         if timer is not None:
             if self._token_when <= when:
