@@ -137,14 +137,14 @@ class QueueManager:
             )
         self._by_index: list[_Lane] = sorted(self._lanes.values(), key=lambda ls: ls.index)
         windows = [
-            ls.config.rate_limit.window
+            to_seconds("window", ls.config.rate_limit.window)
             for ls in self._by_index
             if ls.config.rate_limit is not None and not ls.config.rate_limit.is_unlimited
         ]
         self._rate_limited = bool(windows)
         # A bucket refills from empty in one window; waking within half of it never lets a
         # bucket overflow (tokens lost), so the rate is exact whatever the coalescing.
-        self._token_coalesce = min([TOKEN_WAKE_MIN, *(float(w) / 2 for w in windows)])
+        self._token_coalesce = min([TOKEN_WAKE_MIN, *(w / 2 for w in windows)])
         if storage is not None and not isinstance(storage, Storage):
             raise TypeError(f"storage must implement lanecore.storage.Storage, got {storage!r}")
         self._durable = Durability(self, storage)
