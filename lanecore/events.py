@@ -107,10 +107,24 @@ class EventStream:
             self._predicate = accept
         elif accept is not None:
             self._keys = _event_keys(accept)
+        self._plain = self._keys is None and self._predicate is None  # takes every event
         self._buffer: deque[LaneEvent | CommandRecord] = deque(maxlen=buffer_size)
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
-        self.dropped = 0
+        # dropped = offered - taken - buffered: counting is all the hot path does per event
+        self._offered = 0
+        self._taken = 0
+
+    @property
+    def dropped(self) -> int:
+        """Events this stream lost because its buffer was full (the oldest go first)."""
+        return self._offered - self._taken - len(self._buffer)
+
+    def _wake(self) -> None:
+        """Wake the task waiting in recv() (once: later events find no waiter)."""
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _offer(self, event: LaneEvent | CommandRecord) -> None:
         key = event[0] if isinstance(event, tuple) else event.key
@@ -126,13 +140,10 @@ class EventStream:
             except Exception:
                 logger.exception("event filter raised; event %s skipped for this stream", key)
                 return
-        buffer = self._buffer
-        if len(buffer) == buffer.maxlen:
-            self.dropped += 1
-        buffer.append(event)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._buffer.append(event)
+        self._offered += 1
+        if self._waiter is not None:
+            self._wake()
 
     async def recv(self, timeout: float | None = None) -> LaneEvent | None:
         """The next event; None if ``timeout`` seconds pass first or the stream is closed.
@@ -148,15 +159,17 @@ class EventStream:
             try:
                 async with asyncio.timeout(timeout):
                     while not self._buffer and not self._closed:
-                        self._waiter = loop.create_future()
+                        waiter = self._waiter = loop.create_future()
                         try:
-                            await self._waiter
+                            await waiter
                         finally:
-                            self._waiter = None
+                            if self._waiter is waiter:
+                                self._waiter = None
             except TimeoutError:
                 return None
         if not self._buffer:
             return None
+        self._taken += 1
         event = self._buffer.popleft()
         return _event_from_record(event) if isinstance(event, tuple) else event
 
@@ -164,6 +177,11 @@ class EventStream:
         return self
 
     async def __anext__(self) -> LaneEvent:
+        buffer = self._buffer
+        if buffer:  # the common case while events flow: no recv() coroutine
+            self._taken += 1
+            item = buffer.popleft()
+            return _event_from_record(item) if isinstance(item, tuple) else item
         event = await self.recv()
         if event is None:
             raise StopAsyncIteration
@@ -182,9 +200,7 @@ class EventStream:
         if not self._closed:
             self._closed = True
             self._hub._remove(self)
-            waiter = self._waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+            self._wake()
 
     def __enter__(self) -> EventStream:
         return self
@@ -222,7 +238,13 @@ class EventHub:
         """A submitted/started/completed event of a command: its payload is made on read."""
         record = (key, handle, time.time())
         for stream in self.streams:
-            stream._offer(record)
+            if stream._plain:  # _offer, inlined: up to three of these per command
+                stream._buffer.append(record)
+                stream._offered += 1
+                if stream._waiter is not None:
+                    stream._wake()
+            else:
+                stream._offer(record)
 
     def close_all(self) -> None:
         self.closed = True
