@@ -495,3 +495,35 @@ def test_write_batch_keeps_call_order_of_removals_and_saves(run: Any) -> None:
         assert [c.payload for c in await storage.load_commands()] == [2]
 
     run(main())
+
+
+def test_a_failed_storage_write_surfaces_in_persisted(core: Any, run: Any) -> None:
+    """The write of a batch fails (disk full, say): every persisted() of that batch raises
+    the StorageError, the commands still run, and the manager keeps working."""
+
+    class FailingWrites(MemoryStorage):
+        fail = True
+
+        def save_commands(self, commands: Any) -> Any:
+            if not self.fail:
+                return super().save_commands(commands)
+            future = asyncio.get_running_loop().create_future()
+            future.set_exception(StorageError("test", "save_commands", "disk full"))
+            return future
+
+    async def main() -> None:
+        storage = FailingWrites()
+        m = build(core, storage)
+        m.register("double", double)
+        async with m:
+            handles = [m.submit("work", "double", n) for n in range(3)]
+            for h in handles:
+                with pytest.raises(StorageError, match="disk full"):
+                    await h.persisted()
+            assert [await h for h in handles] == [0, 2, 4]
+            storage.fail = False
+            ok = m.submit("work", "double", 5)
+            await ok.persisted()
+            assert await ok == 10
+
+    run(main())
