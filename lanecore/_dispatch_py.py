@@ -39,7 +39,10 @@ class Dispatcher:
         self.idle: list[asyncio.Future[CommandHandle]] = manager._idle
         self.listeners = manager._listeners
         self.drain_waiters = manager._drain_waiters
-        self.emit = manager._events.emit_command
+        self.rings: list[Any] = manager._events.rings
+        self.filtered: list[Any] = manager._events.filtered
+        self.emit_filtered = manager._events.emit_filtered
+        self._emit = manager._events.emit_command  # the compiled core pushes into rings itself
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started = False
         self.closed = False
@@ -93,7 +96,7 @@ class Dispatcher:
         assert loop is not None
         handle = self._queue(ls, command, run, timeout, command_id, loop.time())
         if self.listeners:
-            self.emit(events.COMMAND_SUBMITTED, handle)
+            self._emit(events.SUBMITTED_KIND, handle)
         if ls.hooks:
             self.manager._lane_changed(ls)
         if self.started:
@@ -120,7 +123,7 @@ class Dispatcher:
         ]
         if self.listeners:
             for handle in handles:
-                self.emit(events.COMMAND_SUBMITTED, handle)
+                self._emit(events.SUBMITTED_KIND, handle)
         if ls.hooks:
             self.manager._lane_changed(ls)
         if self.started:
@@ -159,7 +162,7 @@ class Dispatcher:
         inflight = self.inflight
         listeners = self.listeners
         idle = self.idle
-        emit = self.emit
+        emit = self._emit
         manager = self.manager
         rate_limited = self.rate_limited
         drain_waiters = self.drain_waiters
@@ -211,7 +214,7 @@ class Dispatcher:
                             handle._queued_at = -1.0
                             wait_records[ls.index]((started - queued) * 1000.0)
                 if listeners:
-                    emit(events.COMMAND_STARTED, handle)
+                    emit(events.STARTED_KIND, handle)
                 seconds = handle._timeout
                 deadline = None
                 try:
@@ -252,7 +255,7 @@ class Dispatcher:
                     if started:
                         run_records[ls.index]((time.perf_counter() - started) * 1000.0)
                     if listeners:
-                        emit(events.COMMAND_COMPLETED, handle)
+                        emit(events.COMPLETED_KIND, handle)
                     if not inflight and drain_waiters:
                         manager._wake_drainers()
             handle = None

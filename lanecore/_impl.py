@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from types import SimpleNamespace
 
-from lanecore import _dispatch_py, _lanetable_py, _tokenbucket_py
+from lanecore import _dispatch_py, _eventring_py, _lanetable_py, _tokenbucket_py
 
 
 def _flag(name: str) -> bool:
@@ -17,13 +17,14 @@ def _flag(name: str) -> bool:
 
 
 def _load_compiled() -> SimpleNamespace:
-    from lanecore_pyx import _dispatch, _lanetable, _tokenbucket
+    from lanecore_pyx import _dispatch, _eventring, _lanetable, _tokenbucket
 
     return SimpleNamespace(
         name="cython",
         LaneTable=_lanetable.LaneTable,
         TokenBucket=_tokenbucket.TokenBucket,
         Dispatcher=_dispatch.Dispatcher,
+        EventRing=_eventring.EventRing,
     )
 
 
@@ -32,6 +33,7 @@ PYTHON_CORE = SimpleNamespace(
     LaneTable=_lanetable_py.LaneTable,
     TokenBucket=_tokenbucket_py.TokenBucket,
     Dispatcher=_dispatch_py.Dispatcher,
+    EventRing=_eventring_py.EventRing,
 )
 
 CORES: dict[str, SimpleNamespace] = {"python": PYTHON_CORE}

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+
+from lanecore._eventring_py import EventRing as EventRingPy
 
 logger = logging.getLogger("lanecore")
 
@@ -40,17 +41,42 @@ EVENT_KEYS = frozenset(
 DEFAULT_EVENT_BUFFER = 1024
 
 
+# The command events the scheduler records per command, by kind (the index here).
+COMMAND_EVENT_KEYS: tuple[str, ...] = (COMMAND_SUBMITTED, COMMAND_STARTED, COMMAND_COMPLETED)
+SUBMITTED_KIND, STARTED_KIND, COMPLETED_KIND = 0, 1, 2
+
+
 class LaneEvent:
     """One event: its key, a payload dict and the wall-clock time it happened (time.time())."""
 
-    __slots__ = ("key", "payload", "timestamp")
+    __slots__ = ("_handle", "_payload", "key", "timestamp")
 
     def __init__(
         self, key: str, payload: dict[str, Any] | None = None, timestamp: float | None = None
     ) -> None:
         self.key = key
-        self.payload = {} if payload is None else payload
+        self._payload: dict[str, Any] | None = {} if payload is None else payload
+        self._handle: Any = None
         self.timestamp = time.time() if timestamp is None else timestamp
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The event's data (for a command event: lane_id, command_id, and command_type when
+        it started), made on first access."""
+        payload = self._payload
+        if payload is None:
+            handle = self._handle
+            payload = {"lane_id": handle.lane_id, "command_id": handle.command_id}
+            if self.key == COMMAND_STARTED:
+                payload["command_type"] = handle.command_type
+            self._payload = payload
+            self._handle = None
+        return payload
+
+    @payload.setter
+    def payload(self, value: dict[str, Any]) -> None:
+        self._payload = value
+        self._handle = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LaneEvent):
@@ -67,17 +93,18 @@ class LaneEvent:
         return f"LaneEvent({self.key!r}, {self.payload!r}, {self.timestamp!r})"
 
 
-# A command event as the scheduler records it: (key, handle, timestamp). Its payload is made
-# from the handle only when a subscriber reads the event, so emitting costs one tuple.
-CommandRecord = tuple[str, Any, float]
+_new_event = object.__new__
+_EVENT_CLASS = LaneEvent  # what rings make command events of (bound here, once)
 
 
-def _event_from_record(record: CommandRecord) -> LaneEvent:
-    key, handle, timestamp = record
-    payload = {"lane_id": handle.lane_id, "command_id": handle.command_id}
-    if key == COMMAND_STARTED:
-        payload["command_type"] = handle.command_type
-    return LaneEvent(key, payload, timestamp)
+def command_event(kind: int, handle: Any, timestamp: float) -> LaneEvent:
+    """The event of a command record, as a subscriber reads it (payload made on access)."""
+    event: LaneEvent = _new_event(LaneEvent)
+    event.key = COMMAND_EVENT_KEYS[kind]
+    event._payload = None
+    event._handle = handle
+    event.timestamp = timestamp
+    return event
 
 
 EventFilter = Iterable[str] | Callable[[LaneEvent], bool] | None
@@ -97,7 +124,13 @@ class EventStream:
     """Events for one subscriber, oldest first. When its buffer is full the oldest event is
     dropped and counted in ``dropped``, so a slow reader never holds up the scheduler."""
 
-    def __init__(self, hub: EventHub, buffer_size: int, accept: EventFilter = None) -> None:
+    def __init__(
+        self,
+        hub: EventHub,
+        buffer_size: int,
+        accept: EventFilter = None,
+        ring_type: type[Any] = EventRingPy,
+    ) -> None:
         if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
             raise ValueError(f"buffer_size must be an int >= 1, got {buffer_size!r}")
         self._hub = hub
@@ -107,43 +140,50 @@ class EventStream:
             self._predicate = accept
         elif accept is not None:
             self._keys = _event_keys(accept)
-        self._plain = self._keys is None and self._predicate is None  # takes every event
-        self._buffer: deque[LaneEvent | CommandRecord] = deque(maxlen=buffer_size)
+        self.plain = self._keys is None and self._predicate is None  # takes every event
+        self._ring = ring_type(buffer_size, _EVENT_CLASS, COMMAND_EVENT_KEYS)
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
-        # dropped = offered - taken - buffered: counting is all the hot path does per event
-        self._offered = 0
-        self._taken = 0
 
     @property
     def dropped(self) -> int:
         """Events this stream lost because its buffer was full (the oldest go first)."""
-        return self._offered - self._taken - len(self._buffer)
+        return int(self._ring.dropped)
 
     def _wake(self) -> None:
-        """Wake the task waiting in recv() (once: later events find no waiter)."""
+        """Wake the task waiting in recv()."""
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _offer(self, event: LaneEvent | CommandRecord) -> None:
-        key = event[0] if isinstance(event, tuple) else event.key
-        if self._keys is not None and key not in self._keys:
-            return
+    def _accepts(self, event: LaneEvent) -> bool:
+        if self._keys is not None and event.key not in self._keys:
+            return False
         predicate = self._predicate
         if predicate is not None:
-            if isinstance(event, tuple):
-                event = _event_from_record(event)
             try:
-                if not predicate(event):
-                    return
+                return bool(predicate(event))
             except Exception:
-                logger.exception("event filter raised; event %s skipped for this stream", key)
-                return
-        self._buffer.append(event)
-        self._offered += 1
-        if self._waiter is not None:
-            self._wake()
+                logger.exception("event filter raised; event %s skipped for this stream", event.key)
+                return False
+        return True
+
+    def _offer(self, event: LaneEvent) -> None:
+        """A ready event, through this stream's filter."""
+        if self.plain or self._accepts(event):
+            self._ring.push(event)
+
+    def _offer_command(self, kind: int, handle: Any) -> None:
+        """A command event, through this stream's filter (unfiltered streams get command
+        events from the dispatcher, straight into their ring)."""
+        if self._predicate is None:
+            keys = self._keys
+            if keys is None or COMMAND_EVENT_KEYS[kind] in keys:
+                self._ring.push_command(kind, handle)
+            return
+        event = command_event(kind, handle, time.time())
+        if self._accepts(event):
+            self._ring.push(event)
 
     async def recv(self, timeout: float | None = None) -> LaneEvent | None:
         """The next event; None if ``timeout`` seconds pass first or the stream is closed.
@@ -152,36 +192,35 @@ class EventStream:
             isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
         ):
             raise ValueError(f"timeout must be None or a number of seconds >= 0, got {timeout!r}")
-        if not self._buffer and not self._closed:
+        ring = self._ring
+        if not ring and not self._closed:
             if self._waiter is not None:
                 raise RuntimeError("another task is already waiting on this EventStream")
             loop = asyncio.get_running_loop()
             try:
                 async with asyncio.timeout(timeout):
-                    while not self._buffer and not self._closed:
+                    while not ring and not self._closed:
                         waiter = self._waiter = loop.create_future()
+                        ring.waker = self._wake
                         try:
                             await waiter
                         finally:
+                            ring.waker = None
                             if self._waiter is waiter:
                                 self._waiter = None
             except TimeoutError:
                 return None
-        if not self._buffer:
-            return None
-        self._taken += 1
-        event = self._buffer.popleft()
-        return _event_from_record(event) if isinstance(event, tuple) else event
+        event: LaneEvent | None = ring.pop()
+        return event
 
     def __aiter__(self) -> EventStream:
         return self
 
-    async def __anext__(self) -> LaneEvent:
-        buffer = self._buffer
-        if buffer:  # the common case while events flow: no recv() coroutine
-            self._taken += 1
-            item = buffer.popleft()
-            return _event_from_record(item) if isinstance(item, tuple) else item
+    def __anext__(self) -> Awaitable[LaneEvent]:
+        ready: Awaitable[LaneEvent] | None = self._ring.next_ready()
+        return self._next() if ready is None else ready  # events flowing: no coroutine
+
+    async def _next(self) -> LaneEvent:
         event = await self.recv()
         if event is None:
             raise StopAsyncIteration
@@ -189,7 +228,7 @@ class EventStream:
 
     def __len__(self) -> int:
         """Events buffered and not yet read."""
-        return len(self._buffer)
+        return len(self._ring)
 
     @property
     def closed(self) -> bool:
@@ -210,41 +249,57 @@ class EventStream:
 
 
 class EventHub:
-    """The subscribers of one manager; ``streams`` is empty when nobody listens."""
+    """The subscribers of one manager; ``streams`` is empty when nobody listens. The
+    dispatcher pushes command events straight into ``rings`` (the buffers of the unfiltered
+    streams) and hands them to ``emit_filtered`` only when a filtered stream exists."""
 
-    def __init__(self, buffer_size: int = DEFAULT_EVENT_BUFFER) -> None:
+    def __init__(
+        self, buffer_size: int = DEFAULT_EVENT_BUFFER, ring_type: type[Any] = EventRingPy
+    ) -> None:
         self.buffer_size = buffer_size
+        self.ring_type = ring_type
         self.streams: list[EventStream] = []
+        self.rings: list[Any] = []
+        self.filtered: list[EventStream] = []
         self.closed = False
 
     def subscribe(self, accept: EventFilter = None, buffer_size: int | None = None) -> EventStream:
-        stream = EventStream(self, self.buffer_size if buffer_size is None else buffer_size, accept)
+        size = self.buffer_size if buffer_size is None else buffer_size
+        stream = EventStream(self, size, accept, self.ring_type)
         if self.closed:
             stream.close()  # the manager is closed: the stream ends at once
         else:
             self.streams.append(stream)
+            if stream.plain:
+                self.rings.append(stream._ring)
+            else:
+                self.filtered.append(stream)
         return stream
 
     def _remove(self, stream: EventStream) -> None:
         if stream in self.streams:
             self.streams.remove(stream)
+            if stream.plain:
+                self.rings.remove(stream._ring)
+            else:
+                self.filtered.remove(stream)
 
     def emit(self, key: str, payload: dict[str, Any]) -> None:
         event = LaneEvent(key, payload, time.time())
         for stream in self.streams:
             stream._offer(event)
 
-    def emit_command(self, key: str, handle: Any) -> None:
-        """A submitted/started/completed event of a command: its payload is made on read."""
-        record = (key, handle, time.time())
-        for stream in self.streams:
-            if stream._plain:  # _offer, inlined: up to three of these per command
-                stream._buffer.append(record)
-                stream._offered += 1
-                if stream._waiter is not None:
-                    stream._wake()
-            else:
-                stream._offer(record)
+    def emit_command(self, kind: int, handle: Any) -> None:
+        """Command event ``kind`` (see COMMAND_EVENT_KEYS) of ``handle``, to every stream."""
+        for ring in self.rings:
+            ring.push_command(kind, handle)
+        for stream in self.filtered:
+            stream._offer_command(kind, handle)
+
+    def emit_filtered(self, kind: int, handle: Any) -> None:
+        """Command event ``kind`` of ``handle``, to the filtered streams only."""
+        for stream in self.filtered:
+            stream._offer_command(kind, handle)
 
     def close_all(self) -> None:
         self.closed = True

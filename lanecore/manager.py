@@ -153,7 +153,7 @@ class QueueManager:
         if storage is not None:
             self._dlq._on_remove = self._durable.forget_dead_letter
             self._dlq._on_clear = self._durable.clear_dead_letters
-        self._events = EventHub(event_buffer)
+        self._events = EventHub(event_buffer, core.EventRing)
         self._listeners = self._events.streams  # non-empty only while someone subscribes
         self._inflight: dict[Hashable, CommandHandle] = {}
         self._idle: list[asyncio.Future[CommandHandle]] = []

@@ -1,5 +1,6 @@
 # cython: language_level=3
-"""The monotonic clock in C: the clock behind ``time.monotonic()``, read without a Python call."""
+"""The clocks in C, read without a Python call: the one behind ``time.monotonic()`` and the
+wall clock behind ``time.time()``."""
 
 cdef extern from *:
     """
@@ -30,5 +31,23 @@ cdef extern from *:
         return (double)ns / 1e9;
     }
     #endif
+    #if defined(_WIN32)
+    static double lanecore_wallclock(void) {
+        FILETIME ft;
+        ULARGE_INTEGER t;
+        GetSystemTimePreciseAsFileTime(&ft);
+        t.LowPart = ft.dwLowDateTime;
+        t.HighPart = ft.dwHighDateTime;
+        /* 100 ns ticks since 1601-01-01 -> seconds since the Unix epoch */
+        return (double)(t.QuadPart - 116444736000000000ULL) / 1e7;
+    }
+    #else
+    static double lanecore_wallclock(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    }
+    #endif
     """
     double lanecore_monotonic() noexcept nogil
+    double lanecore_wallclock() noexcept nogil

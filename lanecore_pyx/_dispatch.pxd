@@ -12,7 +12,9 @@ cdef class Dispatcher:
     cdef readonly list idle
     cdef readonly list listeners
     cdef readonly list drain_waiters
-    cdef readonly object emit
+    cdef readonly list rings          # the event buffers of unfiltered subscribers
+    cdef readonly list filtered       # filtered subscribers (events go through the hub)
+    cdef readonly object emit_filtered
     cdef public object loop
     cdef public bint started
     cdef public bint closed
@@ -30,5 +32,6 @@ cdef class Dispatcher:
 
     cdef object _queue(self, object ls, object command, object run, object timeout,
                        object command_id, object now)
+    cdef void _emit(self, int kind, object handle) except *
     cdef void _announce(self, object handle, object ls) except *
     cpdef kick(self)

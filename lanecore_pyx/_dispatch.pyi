@@ -14,7 +14,9 @@ class Dispatcher:
     idle: list[asyncio.Future[Any]]
     listeners: list[Any]
     drain_waiters: list[asyncio.Future[None]]
-    emit: Callable[[str, Any], None]
+    rings: list[Any]
+    filtered: list[Any]
+    emit_filtered: Callable[[int, Any], None]
     loop: asyncio.AbstractEventLoop | None
     started: bool
     closed: bool

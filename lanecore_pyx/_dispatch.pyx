@@ -16,6 +16,7 @@ from cpython.dict cimport PyDict_DelItem, PyDict_SetItem
 from cpython.object cimport PyObject
 
 from lanecore_pyx._clock cimport lanecore_monotonic
+from lanecore_pyx._eventring cimport EventRing
 from lanecore_pyx._lanetable cimport LaneTable
 from lanecore_pyx._slots cimport slot_get, slot_offset, slot_set
 
@@ -35,9 +36,9 @@ cdef extern from "Python.h":
 YIELD_EVERY = 256
 cdef Py_ssize_t _YIELD_EVERY = YIELD_EVERY
 
-cdef str SUBMITTED = events.COMMAND_SUBMITTED
-cdef str STARTED = events.COMMAND_STARTED
-cdef str COMPLETED = events.COMMAND_COMPLETED
+cdef int SUBMITTED = events.SUBMITTED_KIND
+cdef int STARTED = events.STARTED_KIND
+cdef int COMPLETED = events.COMPLETED_KIND
 
 
 cdef inline bint is_coroutine_function(object command) noexcept:
@@ -57,7 +58,9 @@ cdef class Dispatcher:
         self.idle = manager._idle
         self.listeners = manager._listeners
         self.drain_waiters = manager._drain_waiters
-        self.emit = manager._events.emit_command
+        self.rings = manager._events.rings
+        self.filtered = manager._events.filtered
+        self.emit_filtered = manager._events.emit_filtered
         self.loop = None
         self.started = False
         self.closed = False
@@ -116,8 +119,17 @@ cdef class Dispatcher:
         PyDict_SetItem(self.inflight, command_id, handle)
         return handle
 
+    cdef void _emit(self, int kind, object handle) except *:
+        """Record command event ``kind``: straight into the unfiltered streams' rings, and
+        through the hub for filtered streams."""
+        cdef EventRing ring
+        for ring in self.rings:
+            ring.c_push_command(kind, handle)
+        if self.filtered:
+            self.emit_filtered(kind, handle)
+
     cdef void _announce(self, object handle, object ls) except *:
-        self.emit(SUBMITTED, handle)
+        self._emit(SUBMITTED, handle)
 
     def submit(self, ls, command, run, timeout, command_id):
         """Queue one checked command and dispatch what may run."""
@@ -192,7 +204,6 @@ cdef class Dispatcher:
         if recorder is not None:
             wait_records = recorder.wait_records
             run_records = recorder.run_records
-        emit = self.emit
         manager = self.manager
         create_future = self.loop.create_future
         me = asyncio.current_task()
@@ -236,7 +247,7 @@ cdef class Dispatcher:
                                 (started - <double>queued) * 1000.0
                             )
                 if listeners:
-                    emit(STARTED, handle)
+                    self._emit(STARTED, handle)
                 seconds = slot_get(handle, self.o_timeout)
                 deadline = None
                 try:
@@ -280,7 +291,7 @@ cdef class Dispatcher:
                             (lanecore_monotonic() - started) * 1000.0
                         )
                     if listeners:
-                        emit(COMPLETED, handle)
+                        self._emit(COMPLETED, handle)
                     if not inflight and drain_waiters:
                         manager._wake_drainers()
             handle = None

@@ -1,0 +1,110 @@
+"""A subscriber's bounded event buffer (pure-Python twin of ``lanecore_pyx._eventring``).
+
+Command events are recorded as (kind, handle, timestamp) and made into ``event_type``
+instances only when read (``object.__new__``, then its ``key``, ``timestamp``, ``_handle`` and
+``_payload`` slots; the payload is made from the handle on access); ready event objects are
+stored as they are. When the buffer is full the oldest record is dropped; ``dropped`` counts
+them. ``next_ready()`` hands a buffered event to ``async for`` without a coroutine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Generator
+from typing import Any
+
+_READY = -1  # the kind of a ready event object
+
+
+class EventRing:
+    """Holds the newest ``capacity`` events; ``waker`` (if set) is called once by the next push."""
+
+    __slots__ = ("_buffer", "event_type", "keys", "offered", "taken", "waker")
+
+    def __init__(self, capacity: int, event_type: type[Any], keys: tuple[str, ...]) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"capacity must be an int >= 1, got {capacity!r}")
+        for name in ("key", "_payload", "_handle", "timestamp"):
+            if name not in getattr(event_type, "__slots__", ()):
+                raise TypeError(f"{event_type.__qualname__}.{name} is not a __slots__ member")
+        self._buffer: deque[tuple[int, Any, float]] = deque(maxlen=capacity)
+        self.event_type = event_type
+        self.keys = keys
+        self.offered = 0
+        self.taken = 0
+        self.waker: Callable[[], object] | None = None
+
+    def push_command(self, kind: int, handle: Any) -> None:
+        """Record event ``kind`` (>= 0) of a command, stamped now."""
+        if kind < 0:
+            raise ValueError(f"kind must be >= 0, got {kind}")
+        self._buffer.append((kind, handle, time.time()))
+        self.offered += 1
+        waker = self.waker
+        if waker is not None:
+            self.waker = None
+            waker()
+
+    def push(self, event: Any) -> None:
+        """Record a ready event object."""
+        self._buffer.append((_READY, event, 0.0))
+        self.offered += 1
+        waker = self.waker
+        if waker is not None:
+            self.waker = None
+            waker()
+
+    def pop(self) -> Any:
+        """The oldest event (made from its record now), or None when empty."""
+        if not self._buffer:
+            return None
+        kind, item, timestamp = self._buffer.popleft()
+        self.taken += 1
+        if kind == _READY:
+            return item
+        event = object.__new__(self.event_type)
+        event.key = self.keys[kind]
+        event._payload = None
+        event._handle = item
+        event.timestamp = timestamp
+        return event
+
+    def next_ready(self) -> Ready | None:
+        """An awaitable of the oldest event when one is buffered (for ``__anext__``), else
+        None."""
+        if not self._buffer:
+            return None
+        return Ready(self.pop())
+
+    def clear(self) -> None:
+        """Drop every buffered event (they are not counted as dropped)."""
+        self.taken += len(self._buffer)
+        self._buffer.clear()
+
+    def __len__(self) -> int:
+        return len(self._buffer)
+
+    @property
+    def capacity(self) -> int:
+        maxlen = self._buffer.maxlen
+        assert maxlen is not None
+        return maxlen
+
+    @property
+    def dropped(self) -> int:
+        """Events lost because the ring was full."""
+        return self.offered - self.taken - len(self._buffer)
+
+
+class Ready:
+    """An awaitable that is already done: awaiting it returns ``value`` at once."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        yield from ()
+        return self.value

@@ -1,0 +1,40 @@
+"""Type stubs of the compiled event buffer (twin: ``lanecore._eventring_py``)."""
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+class EventRing:
+    """Holds the newest ``capacity`` events; ``waker`` (if set) is called once by the next push."""
+
+    waker: Callable[[], object] | None
+    @property
+    def event_type(self) -> type[Any]: ...
+    @property
+    def keys(self) -> tuple[str, ...]: ...
+    @property
+    def offered(self) -> int: ...
+    @property
+    def taken(self) -> int: ...
+    def __init__(self, capacity: int, event_type: type[Any], keys: tuple[str, ...]) -> None: ...
+    def push_command(self, kind: int, handle: Any) -> None:
+        """Record event ``kind`` (>= 0) of a command, stamped now."""
+    def push(self, event: Any) -> None:
+        """Record a ready event object."""
+    def pop(self) -> Any:
+        """The oldest event (made from its record now), or None when empty."""
+    def next_ready(self) -> Ready | None:
+        """An awaitable of the oldest event when one is buffered (for ``__anext__``), else
+        None."""
+    def clear(self) -> None:
+        """Drop every buffered event (they are not counted as dropped)."""
+    def __len__(self) -> int: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def dropped(self) -> int:
+        """Events lost because the ring was full."""
+
+class Ready:
+    """An awaitable that is already done: awaiting it returns ``value`` at once."""
+
+    def __await__(self) -> Generator[Any, None, Any]: ...

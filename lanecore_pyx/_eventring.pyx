@@ -1,0 +1,202 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, freethreading_compatible=True
+"""A subscriber's bounded event buffer in C (compiled twin of ``lanecore._eventring_py``).
+
+The scheduler records up to three events per command (submitted, started, completed). Here a
+record is a C struct (handle reference, wall-clock time, kind) in a fixed ring, so emitting
+allocates nothing and calls no Python code. The event object is made only when the subscriber
+reads it: an ``event_type`` instance made by ``object.__new__`` whose ``key``, ``timestamp``,
+``_handle`` and ``_payload`` slots are set directly (the payload is made from the handle on
+access). When the ring is full the oldest record is dropped; ``dropped`` counts them.
+``next_ready()`` hands a buffered event to ``async for`` without a coroutine.
+"""
+
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF
+
+from lanecore_pyx._clock cimport lanecore_wallclock
+from lanecore_pyx._slots cimport slot_offset, slot_set
+
+ctypedef int (*er_visitproc)(PyObject*, void*) noexcept
+ctypedef int (*er_traverseproc)(PyObject*, er_visitproc, void*) noexcept
+ctypedef int (*er_inquiry)(PyObject*) noexcept
+
+cdef extern from "Python.h":
+    ctypedef struct er_typeobject "PyTypeObject":
+        er_traverseproc tp_traverse
+        er_inquiry tp_clear
+
+
+cdef class EventRing:
+    """Holds the newest ``capacity`` events; ``waker`` (if set) is called once by the next push."""
+
+    def __cinit__(self, capacity, type event_type, tuple keys):
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"capacity must be an int >= 1, got {capacity!r}")
+        self.o_key = slot_offset(event_type, "key")
+        self.o_payload = slot_offset(event_type, "_payload")
+        self.o_handle = slot_offset(event_type, "_handle")
+        self.o_timestamp = slot_offset(event_type, "timestamp")
+        self._slots = <event_slot*>PyMem_Malloc(<size_t>capacity * sizeof(event_slot))
+        if self._slots == NULL:
+            raise MemoryError()
+        self._capacity = capacity
+        self._head = 0
+        self._count = 0
+        self.offered = 0
+        self.taken = 0
+        self.waker = None
+        self.event_type = event_type
+        self.keys = keys
+
+    def __dealloc__(self):
+        self._release()
+        PyMem_Free(self._slots)
+        self._slots = NULL
+
+    cdef void _release(self) noexcept:
+        """Drop every held reference (the ring is then empty)."""
+        cdef Py_ssize_t i
+        cdef void* item
+        while self._count:
+            i = self._head
+            item = self._slots[i].item
+            self._slots[i].item = NULL
+            self._head = (i + 1) % self._capacity
+            self._count -= 1
+            Py_DECREF(<object>item)
+
+    cdef void _put(self, void* item, int kind, double timestamp) except *:
+        cdef Py_ssize_t i
+        cdef void* old = NULL
+        if self._count == self._capacity:  # full: the oldest record goes
+            old = self._slots[self._head].item
+            self._head = (self._head + 1) % self._capacity
+            self._count -= 1
+        i = (self._head + self._count) % self._capacity
+        self._slots[i].item = item
+        self._slots[i].kind = kind
+        self._slots[i].timestamp = timestamp
+        self._count += 1
+        self.offered += 1
+        if old != NULL:
+            Py_DECREF(<object>old)  # last, when the ring is consistent: it may run finalizers
+        if self.waker is not None:
+            waker = self.waker
+            self.waker = None
+            waker()
+
+    cdef void c_push_command(self, int kind, object handle) except *:
+        Py_INCREF(handle)
+        self._put(<void*>handle, kind, lanecore_wallclock())
+
+    def push_command(self, int kind, handle):
+        """Record event ``kind`` (>= 0) of a command, stamped now."""
+        if kind < 0:
+            raise ValueError(f"kind must be >= 0, got {kind}")
+        self.c_push_command(kind, handle)
+
+    def push(self, event):
+        """Record a ready event object."""
+        Py_INCREF(event)
+        self._put(<void*>event, -1, 0.0)
+
+    cdef object _pop(self):
+        if not self._count:
+            return None
+        cdef Py_ssize_t i = self._head
+        cdef event_slot slot = self._slots[i]
+        self._slots[i].item = NULL
+        self._head = (i + 1) % self._capacity
+        self._count -= 1
+        self.taken += 1
+        item = <object>slot.item
+        Py_DECREF(item)  # the ring's reference; ``item`` holds its own
+        if slot.kind < 0:
+            return item
+        event = object.__new__(self.event_type)
+        slot_set(event, self.o_key, self.keys[slot.kind])
+        slot_set(event, self.o_payload, None)
+        slot_set(event, self.o_handle, item)
+        slot_set(event, self.o_timestamp, slot.timestamp)
+        return event
+
+    def pop(self):
+        """The oldest event (made from its record now), or None when empty."""
+        return self._pop()
+
+    def next_ready(self):
+        """An awaitable of the oldest event when one is buffered (for ``__anext__``), else
+        None."""
+        if not self._count:
+            return None
+        cdef Ready ready = Ready.__new__(Ready)
+        ready.value = self._pop()
+        return ready
+
+    def clear(self):
+        """Drop every buffered event (they are not counted as dropped)."""
+        self.taken += self._count
+        self._release()
+
+    def __len__(self):
+        return self._count
+
+    @property
+    def capacity(self):
+        return self._capacity
+
+    @property
+    def dropped(self):
+        """Events lost because the ring was full."""
+        return self.offered - self.taken - self._count
+
+
+cdef class Ready:
+    """An awaitable that is already done: awaiting it returns ``value`` at once."""
+
+    cdef object value
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        value, self.value = self.value, None
+        raise StopIteration(value)
+
+
+# ------------------------------------------------------------------ GC support
+cdef er_traverseproc _base_traverse = (<er_typeobject*>EventRing).tp_traverse
+cdef er_inquiry _base_clear = (<er_typeobject*>EventRing).tp_clear
+
+
+cdef int _eventring_traverse(PyObject* o, er_visitproc visit, void* arg) noexcept:
+    """Visit the generated fields, then every buffered item."""
+    cdef int r
+    cdef Py_ssize_t k
+    cdef Py_ssize_t head = (<EventRing>o)._head
+    cdef Py_ssize_t capacity = (<EventRing>o)._capacity
+    cdef event_slot* slots = (<EventRing>o)._slots
+    if _base_traverse != NULL:
+        r = _base_traverse(o, visit, arg)
+        if r:
+            return r
+    for k in range((<EventRing>o)._count):
+        r = visit(<PyObject*>slots[(head + k) % capacity].item, arg)
+        if r:
+            return r
+    return 0
+
+
+cdef int _eventring_clear(PyObject* o) noexcept:
+    (<EventRing>o)._release()
+    if _base_clear != NULL:
+        return _base_clear(o)
+    return 0
+
+
+(<er_typeobject*>EventRing).tp_traverse = _eventring_traverse
+(<er_typeobject*>EventRing).tp_clear = _eventring_clear

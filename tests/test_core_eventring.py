@@ -1,0 +1,120 @@
+"""EventRing, the per-subscriber event buffer: the compiled core and its twin, same tests."""
+
+from __future__ import annotations
+
+import gc
+import time
+import weakref
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from lanecore.events import COMMAND_EVENT_KEYS, LaneEvent
+
+
+class Handle:
+    """Stands in for a CommandHandle: what a command event's payload is made from."""
+
+    def __init__(self, command_id: Any, lane_id: str = "a", command_type: str = "t") -> None:
+        self.command_id = command_id
+        self.lane_id = lane_id
+        self.command_type = command_type
+
+
+def ring(core: SimpleNamespace, capacity: int) -> Any:
+    return core.EventRing(capacity, LaneEvent, COMMAND_EVENT_KEYS)
+
+
+def test_records_come_out_as_events_oldest_first(core: SimpleNamespace) -> None:
+    r = ring(core, 8)
+    before = time.time()
+    r.push_command(0, Handle(1))
+    r.push_command(1, Handle(1))
+    ready = LaneEvent("queue.lane.idle", {"lane_id": "a"}, 5.0)
+    r.push(ready)
+    after = time.time()
+    assert len(r) == 3 and r.offered == 3 and r.taken == 0
+    submitted, started, idle = r.pop(), r.pop(), r.pop()
+    assert r.pop() is None and len(r) == 0 and r.taken == 3
+    assert submitted.key == "queue.command.submitted"
+    assert submitted.payload == {"lane_id": "a", "command_id": 1}
+    assert started.payload == {"lane_id": "a", "command_id": 1, "command_type": "t"}
+    assert before - 0.001 <= submitted.timestamp <= started.timestamp <= after + 0.001
+    assert idle is ready
+
+
+def test_a_full_ring_drops_the_oldest_and_counts_it(core: SimpleNamespace) -> None:
+    r = ring(core, 3)
+    for n in range(10):
+        r.push_command(2, Handle(n))
+    assert len(r) == 3 and r.dropped == 7 and r.capacity == 3
+    assert [r.pop().payload["command_id"] for _ in range(3)] == [7, 8, 9]
+    assert r.dropped == 7
+
+
+def test_dropped_records_release_their_handles(core: SimpleNamespace) -> None:
+    r = ring(core, 2)
+    first = Handle(0)
+    gone = weakref.ref(first)
+    r.push_command(0, first)
+    del first
+    assert gone() is not None  # the ring holds it
+    r.push_command(0, Handle(1))
+    r.push_command(0, Handle(2))  # pushes the first out
+    assert gone() is None
+
+
+def test_waker_runs_once_on_the_next_push(core: SimpleNamespace) -> None:
+    r = ring(core, 4)
+    calls: list[int] = []
+    r.waker = lambda: calls.append(len(r))
+    r.push_command(0, Handle(1))
+    r.push_command(0, Handle(2))
+    assert calls == [1] and r.waker is None  # it saw the event already buffered
+
+
+def test_clear_empties_without_counting_drops(core: SimpleNamespace) -> None:
+    r = ring(core, 4)
+    for n in range(3):
+        r.push_command(0, Handle(n))
+    r.clear()
+    assert len(r) == 0 and r.dropped == 0 and r.pop() is None
+
+
+def test_next_ready_is_an_awaitable_of_the_oldest_event(core: SimpleNamespace) -> None:
+    r = ring(core, 4)
+    assert r.next_ready() is None
+    r.push_command(0, Handle(9))
+    ready = r.next_ready()
+    assert ready is not None and len(r) == 0
+    it = ready.__await__()
+    with pytest.raises(StopIteration) as stop:
+        next(it)
+    assert stop.value.value.payload["command_id"] == 9
+
+
+@pytest.mark.parametrize("capacity", [0, -1, True, 1.5])
+def test_bad_capacity_is_refused(core: SimpleNamespace, capacity: Any) -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        ring(core, capacity)
+
+
+def test_an_event_type_without_the_slots_is_refused(core: SimpleNamespace) -> None:
+    class Plain:
+        pass
+
+    with pytest.raises(TypeError, match="slots"):
+        core.EventRing(4, Plain, COMMAND_EVENT_KEYS)
+
+
+def test_the_gc_collects_a_cycle_through_a_ring(core: SimpleNamespace) -> None:
+    """handle -> ring -> handle: the ring reports what it holds, so the cycle is garbage."""
+    r = ring(core, 4)
+    h = Handle(1)
+    h.ring = r  # type: ignore[attr-defined]
+    r.push_command(0, h)
+    gone = weakref.ref(h)
+    del h, r
+    gc.collect()
+    assert gone() is None
