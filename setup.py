@@ -163,6 +163,7 @@ setup(
     packages=find_packages(include=["lanecore", "lanecore.*", PYX_PACKAGE]),
     package_data={
         "lanecore": ["py.typed"],
+        "lanecore.redis": ["lua/*.lua"],  # the backend's Lua scripts
         # .pyi for type checkers; .pxd so other Cython code can cimport the core.
         PYX_PACKAGE: ["py.typed", "*.pyi", "*.pxd"],
     },

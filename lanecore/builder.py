@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 from lanecore import _impl
 from lanecore._durations import check_int, to_seconds
@@ -13,6 +13,9 @@ from lanecore.manager import QueueManager
 from lanecore.metrics.alerts import AlertManager
 from lanecore.recorder import MetricsSettings
 from lanecore.storage.protocol import Storage
+
+if TYPE_CHECKING:
+    from lanecore.redis import DistributedBuilder, RedisBackend
 
 
 class QueueManagerBuilder:
@@ -27,16 +30,16 @@ class QueueManagerBuilder:
         self._implementation: str | None = None
         self._storage: Storage | None = None
         self._metrics: MetricsSettings | None = None
+        self._backend: RedisBackend | None = None
+        self._overwrite_lanes = False
 
-    def with_default_lanes(self) -> QueueManagerBuilder:
+    def with_default_lanes(self) -> Self:
         """Add system, control, query, session, skill and prompt (priorities 0..5)."""
         for lane_id, priority, low, high in DEFAULT_LANES:
             self._lanes[lane_id] = (LaneConfig(low, high), priority)
         return self
 
-    def with_lane(
-        self, lane_id: str, config: LaneConfig | None, priority: int
-    ) -> QueueManagerBuilder:
+    def with_lane(self, lane_id: str, config: LaneConfig | None, priority: int) -> Self:
         """Add a lane, or replace the lane of that id (None config: LaneConfig())."""
         if not isinstance(lane_id, str):
             raise TypeError(f"lane_id must be a str, got {lane_id!r}")
@@ -49,28 +52,28 @@ class QueueManagerBuilder:
         self._lanes[lane_id] = (config, check_int("priority", priority, 0, 255))
         return self
 
-    def with_global_concurrency(self, limit: int) -> QueueManagerBuilder:
+    def with_global_concurrency(self, limit: int) -> Self:
         """Cap commands running at once across all lanes; each lane keeps its min reserved."""
         self._global_concurrency = check_int("global_concurrency", limit, 1)
         return self
 
-    def with_dlq(self, size: int) -> QueueManagerBuilder:
+    def with_dlq(self, size: int) -> Self:
         """Keep up to ``size`` dead letters (default 1000)."""
         self._dlq_size = check_int("dlq size", size, 1)
         return self
 
-    def with_event_buffer(self, size: int) -> QueueManagerBuilder:
+    def with_event_buffer(self, size: int) -> Self:
         """Default per-subscriber event buffer (default 1024)."""
         self._event_buffer = check_int("event_buffer", size, 1)
         return self
 
-    def with_implementation(self, name: str) -> QueueManagerBuilder:
+    def with_implementation(self, name: str) -> Self:
         """Pin the core: "cython" or "python" (default: the compiled one when it loaded)."""
         _impl.get_core(name)
         self._implementation = name
         return self
 
-    def with_storage(self, storage: Storage) -> QueueManagerBuilder:
+    def with_storage(self, storage: Storage) -> Self:
         """Persist named commands and dead letters there (e.g. SqliteStorage(path)); the
         manager re-runs stored unfinished commands on start and closes the storage on close."""
         if not isinstance(storage, Storage):
@@ -85,7 +88,7 @@ class QueueManagerBuilder:
         interval: float = 1.0,
         sample_every: int = 16,
         alerts: AlertManager | None = None,
-    ) -> QueueManagerBuilder:
+    ) -> Self:
         """Record the SPEC 9 metrics into ``backend`` (default: a new LocalMetrics):
         counters and gauges exactly, wait and run times of every ``sample_every``-th command,
         flushed every ``interval`` seconds and on each ``manager.metrics.snapshot()``;
@@ -101,7 +104,31 @@ class QueueManagerBuilder:
         )
         return self
 
+    def with_backend(
+        self, backend: RedisBackend, *, overwrite_lanes: bool = False
+    ) -> DistributedBuilder:
+        """Share the lanes through Redis (``lanecore.redis.RedisBackend``, extra ``redis``):
+        returns a builder whose ``build()`` makes a ``DistributedManager``. The lane configs
+        are stored in Redis on start; a manager whose lanes differ from the stored ones fails
+        with LaneConfigMismatch unless ``overwrite_lanes=True``. Does not combine with
+        ``with_storage`` or ``with_metrics`` (ValueError)."""
+        from lanecore.redis.builder import DistributedBuilder
+
+        built = DistributedBuilder.from_builder(self, backend, overwrite_lanes)
+        self._backend = backend
+        self._overwrite_lanes = overwrite_lanes
+        return built
+
     def build(self) -> QueueManager:
+        """The local QueueManager; after ``with_backend()`` the DistributedManager instead
+        (for precise types build from what ``with_backend()`` returned)."""
+        if self._backend is not None:
+            from lanecore.redis.builder import DistributedBuilder
+
+            distributed = DistributedBuilder.from_builder(
+                self, self._backend, self._overwrite_lanes
+            ).build()
+            return distributed  # type: ignore[return-value]
         return QueueManager(
             [(lane_id, config, priority) for lane_id, (config, priority) in self._lanes.items()],
             global_concurrency=self._global_concurrency,

@@ -132,11 +132,25 @@ def build_parser(prog: str = "lanecore") -> argparse.ArgumentParser:
         help="version, scheduling core, Python, uvloop and rich",
         description="Print the version, which core loaded, Python, and uvloop/rich availability.",
     )
+    from lanecore.cli.bench_args import add_bench_parser  # stdlib only, like this module
+
+    add_bench_parser(sub)
+    from lanecore.cli.worker import add_worker_parser  # stdlib only; redis loads on use
+
+    add_worker_parser(sub)
     return parser
 
 
 def dispatch(args: argparse.Namespace) -> int:
     """Run the parsed command; CliError for runtime failures."""
+    if args.command == "worker":
+        from lanecore.cli.worker import run_worker
+
+        return run_worker(args)
+    if args.command == "bench":
+        from lanecore.cli.bench import run_bench
+
+        return run_bench(args)
     if args.command == "demo":
         from lanecore.cli.demo import DemoOptions, run
 

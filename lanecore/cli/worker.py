@@ -1,0 +1,179 @@
+"""``lanecore worker``: run worker processes of a Redis-backed queue (extra ``redis``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from lanecore.cli.errors import CliError
+
+EPILOG = """\
+--app MODULE:ATTR names either a dict {command type: async handler(payload)} (run on the six
+default lanes), or a callable returning a configured QueueManagerBuilder (lanes, global cap,
+DLQ size; the handlers then come from the module's HANDLERS dict) or a pair (builder,
+handlers). The worker adds the Redis backend. Every worker of a namespace must configure the
+same lanes. SIGTERM or SIGINT: stop claiming, finish running commands, exit 0.
+Exit status: 0 clean stop, 1 runtime failure (Redis unreachable, lanes differ), 2 bad
+arguments (including an --app that cannot be loaded)."""
+
+
+def _processes(text: str) -> int:
+    from lanecore.redis.runner import process_count
+
+    try:
+        return process_count(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be 'auto' or an integer >= 1, got {text!r}"
+        ) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
+    return value
+
+
+def add_worker_parser(sub: Any) -> None:
+    """Add the ``worker`` subcommand to the ``lanecore`` parser's subparsers."""
+    worker = sub.add_parser(
+        "worker",
+        help="run worker processes of a Redis-backed queue",
+        description="Claim and run named commands from Redis by the lane rules (priority, "
+        "per-lane and global concurrency, rate limits) shared by every worker.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    worker.add_argument("--redis", required=True, metavar="URL", help="e.g. redis://host:6379/0")
+    worker.add_argument("--namespace", default="lanecore", metavar="NS", help="default lanecore")
+    worker.add_argument("--app", required=True, metavar="MODULE:ATTR", help="handlers and lanes")
+    worker.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=32,
+        metavar="N",
+        help="commands each process runs at once (default 32)",
+    )
+    worker.add_argument(
+        "--processes",
+        type=_processes,
+        default=1,
+        metavar="auto|N",
+        help="worker processes (auto: one per CPU core; default 1)",
+    )
+    worker.add_argument(
+        "--lease",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="lease of a claimed command without heartbeat (default 30)",
+    )
+    worker.add_argument(
+        "--drain-timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="on SIGTERM, how long to wait for running commands (default 60)",
+    )
+    worker.add_argument(
+        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop"
+    )
+    worker.add_argument(
+        "--overwrite-lanes",
+        action="store_true",
+        help="replace the lane configs stored in Redis instead of failing when they differ",
+    )
+
+
+def _child_argv(args: argparse.Namespace) -> list[str]:
+    argv = [
+        sys.executable,
+        "-m",
+        "lanecore",
+        "worker",
+        "--redis",
+        args.redis,
+        "--namespace",
+        args.namespace,
+        "--app",
+        args.app,
+        "--concurrency",
+        str(args.concurrency),
+        "--processes",
+        "1",
+        "--lease",
+        repr(args.lease),
+        "--drain-timeout",
+        repr(args.drain_timeout),
+        "--loop",
+        args.loop,
+    ]
+    if args.overwrite_lanes:
+        argv.append("--overwrite-lanes")
+    return argv
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    """Run the ``worker`` subcommand; exit status 2 for an unusable --app, CliError (1) for
+    an unreachable Redis or lanes that differ from the stored ones."""
+    try:
+        from lanecore.redis import LaneConfigMismatch
+        from lanecore.redis.runner import (
+            AppError,
+            RedisUnreachable,
+            WorkerOptions,
+            load_app,
+            run_one,
+            supervise,
+        )
+    except ImportError as exc:
+        raise CliError(f"{exc} (the worker needs: pip install 'lanecore[redis]')") from None
+    try:
+        load_app(args.app)  # fail fast, before connecting or forking
+    except AppError as exc:
+        print(f"lanecore worker: error: {exc}", file=sys.stderr)
+        return 2
+    if args.processes > 1:
+        _check_redis(args.redis)
+        return supervise(_child_argv(args), args.processes)
+    options = WorkerOptions(
+        url=args.redis,
+        namespace=args.namespace,
+        app=args.app,
+        concurrency=args.concurrency,
+        lease=args.lease,
+        drain_timeout=args.drain_timeout,
+        loop=args.loop,
+        overwrite_lanes=args.overwrite_lanes,
+    )
+    try:
+        return run_one(options)
+    except (RedisUnreachable, LaneConfigMismatch, ValueError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def _check_redis(url: str) -> None:
+    from lanecore.redis.backend import TRANSIENT, RedisBackend
+
+    try:
+        asyncio.run(RedisBackend(url).ping(timeout=5.0))
+    except TRANSIENT as exc:
+        raise CliError(f"cannot reach Redis at {url}: {exc}") from None
+    except ValueError as exc:
+        raise CliError(f"bad --redis URL {url!r}: {exc}") from None

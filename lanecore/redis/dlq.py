@@ -1,0 +1,77 @@
+"""Dead letters kept in Redis for a whole namespace: list, get, pop, retry, clear."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from typing import TYPE_CHECKING, Any
+
+from lanecore.dlq import DeadLetter
+
+if TYPE_CHECKING:
+    from lanecore.redis.handle import RemoteHandle
+    from lanecore.redis.manager import DistributedManager
+
+
+def _letter(text: str) -> DeadLetter:
+    data = json.loads(text)
+    return DeadLetter(
+        data["command_id"],
+        data["command_type"],
+        data["lane_id"],
+        data["error"],
+        int(data["attempts"]),
+        float(data["failed_at"]),
+    )
+
+
+class RedisDeadLetters:
+    """The namespace's dead-letter queue (newest ``with_dlq(n)`` kept, oldest evicted). Every
+    method talks to Redis, so each is a coroutine; ``retry`` re-queues the command (same id,
+    type, lane and payload, fresh attempt count) and returns a handle to its new outcome."""
+
+    def __init__(self, manager: DistributedManager) -> None:
+        self._manager = manager
+
+    async def list(self) -> builtins.list[DeadLetter]:
+        """Every dead letter, oldest first."""
+        client = await self._manager._connected()
+        keys = self._manager.backend.keys
+        ids: list[str] = await client.zrange(keys.dlq, 0, -1)  # type: ignore[assignment]
+        if not ids:
+            return []
+        texts: list[str | None] = await client.hmget(keys.dead, ids)  # type: ignore[assignment]
+        return [_letter(text) for text in texts if text is not None]
+
+    async def get(self, command_id: str) -> DeadLetter | None:
+        client = await self._manager._connected()
+        text: str | None = await client.hget(  # type: ignore[assignment]
+            self._manager.backend.keys.dead, command_id
+        )
+        return None if text is None else _letter(text)
+
+    async def len(self) -> int:
+        client = await self._manager._connected()
+        return int(await client.zcard(self._manager.backend.keys.dlq))
+
+    async def pop(self) -> DeadLetter | None:
+        """Remove and return the oldest dead letter (None if there is none)."""
+        while True:
+            letters = await self.list()
+            if not letters:
+                return None
+            if await self._call("remove", letters[0].command_id):
+                return letters[0]
+
+    async def retry(self, command_id: str) -> RemoteHandle:
+        """Queue a dead command again; LookupError if there is no such dead letter."""
+        return await self._manager._retry_dead_letter(command_id)
+
+    async def clear(self) -> int:
+        """Forget every dead letter; how many there were."""
+        return int(await self._call("clear"))
+
+    async def _call(self, *args: Any) -> Any:
+        manager = self._manager
+        client = await manager._connected()
+        return await manager.backend.scripts.dlq(client, *args)

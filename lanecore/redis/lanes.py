@@ -1,0 +1,125 @@
+"""Lane configs as stored in Redis: a canonical JSON per lane (to detect managers that
+disagree) and the runtime fields the claim script reads (priority, bounds, token bucket,
+deadline boost)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lanecore.boost import PriorityBoostConfig
+from lanecore.config import LaneConfig
+from lanecore.ratelimit import RateLimitConfig
+from lanecore.retry import RetryPolicy
+
+LaneSpec = tuple[str, LaneConfig, int]  # lane id, config, base priority
+
+
+class LaneConfigMismatch(ValueError):
+    """The lanes stored in Redis for this namespace differ from this manager's."""
+
+
+def spec(config: LaneConfig, priority: int) -> dict[str, Any]:
+    """Everything about a lane that every process of a namespace must agree on."""
+    retry = config.retry_policy
+    rate = config.rate_limit
+    boost = config.priority_boost
+    return {
+        "priority": priority,
+        "min_concurrency": config.min_concurrency,
+        "max_concurrency": config.max_concurrency,
+        "timeout": config.timeout,
+        "retry": [
+            retry.max_retries,
+            retry.initial_delay,
+            retry.max_delay,
+            retry.multiplier,
+            retry.jitter,
+        ],
+        "rate_limit": None
+        if rate is None or rate.is_unlimited
+        else [rate.max_requests, rate.window],
+        "priority_boost": None
+        if boost is None or not boost.enabled
+        else [boost.deadline, [list(step) for step in boost.steps]],
+        "pressure_threshold": config.pressure_threshold,
+    }
+
+
+def encode(config: LaneConfig, priority: int) -> str:
+    """The canonical JSON of a lane (stable key order, so equal configs give equal text)."""
+    return json.dumps(spec(config, priority), sort_keys=True, separators=(",", ":"))
+
+
+def decode(text: str) -> tuple[LaneConfig, int]:
+    """A lane config and priority back from its canonical JSON (for lanes this process did
+    not configure itself)."""
+    data = json.loads(text)
+    retry = RetryPolicy(*data["retry"])
+    rate = None if data["rate_limit"] is None else RateLimitConfig(*data["rate_limit"])
+    boost = None
+    if data["priority_boost"] is not None:
+        deadline, steps = data["priority_boost"]
+        boost = PriorityBoostConfig(deadline, tuple((b, int(levels)) for b, levels in steps))
+    config = LaneConfig(
+        data["min_concurrency"],
+        data["max_concurrency"],
+        timeout=data["timeout"],
+        retry_policy=retry,
+        rate_limit=rate,
+        priority_boost=boost,
+        pressure_threshold=data["pressure_threshold"],
+    )
+    return config, int(data["priority"])
+
+
+def describe_difference(lane_id: str, stored: str, mine: str) -> str:
+    """One line naming the lane and each field that differs (stored vs this manager)."""
+    try:
+        old, new = json.loads(stored), json.loads(mine)
+    except ValueError:
+        return f"lane {lane_id!r}: stored config {stored!r} differs from {mine!r}"
+    fields = sorted(set(old) | set(new))
+    diffs = [
+        f"{f} stored={old.get(f)!r} here={new.get(f)!r}" for f in fields if old.get(f) != new.get(f)
+    ]
+    what = "global settings" if lane_id == "" else f"lane {lane_id!r}"
+    return f"{what} differs from the one stored in Redis: " + ", ".join(diffs)
+
+
+def runtime_args(lane_id: str, config: LaneConfig, priority: int) -> list[Any]:
+    """The 9 per-lane fields of config.lua: id, JSON, priority, min, max, tokens per ms,
+    bucket capacity, boost deadline ms, boost steps."""
+    rate = config.rate_limit
+    per_ms, capacity = 0.0, 0
+    if rate is not None and not rate.is_unlimited:
+        per_ms = rate.tokens_per_second / 1000.0
+        capacity = int(rate.max_requests or 0)
+    boost = config.priority_boost
+    deadline_ms, steps = 0.0, ""
+    if boost is not None and boost.deadline is not None:
+        deadline_ms = boost.deadline * 1000.0
+        steps = ";".join(f"{before * 1000.0:.3f}:{levels}" for before, levels in boost.steps)
+    return [
+        lane_id,
+        encode(config, priority),
+        priority,
+        config.min_concurrency,
+        config.max_concurrency,
+        repr(per_ms),
+        capacity,
+        repr(deadline_ms),
+        steps,
+    ]
+
+
+def check_lease(lanes: list[LaneSpec], lease: float, grace: float) -> None:
+    """A lease must outlast a lane's timeout plus grace, or long commands would be handed to
+    a second worker while the first still runs them; ValueError naming the lane otherwise."""
+    for lane_id, config, _ in lanes:
+        if config.timeout is not None and lease < config.timeout + grace:
+            raise ValueError(
+                f"lease ({lease:g}s) must be >= lane {lane_id!r} timeout ({config.timeout:g}s) "
+                f"+ grace ({grace:g}s); pass RedisBackend(..., lease={config.timeout + grace:g}) "
+                "or shorten the lane's timeout"
+            )

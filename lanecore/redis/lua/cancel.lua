@@ -1,0 +1,20 @@
+-- cancel: drop a command that is pending or waiting to retry. ARGV[2] id, [3] result ttl ms.
+-- Returns its state before ('p' or 'd' when cancelled now; 'a' running, 'ok', 'dead', 'x'
+-- or '' unknown: nothing changed).
+local id = ARGV[2]
+local ck = cmd_key(id)
+local rec = redis.call('HMGET', ck, 's', 'l', 'r')
+local state = rec[1]
+if state == 'p' then
+  redis.call('LREM', queue_key(rec[2]), 1, id)
+elseif state == 'd' then
+  redis.call('ZREM', K_DELAYED, id)
+else
+  return state or ''
+end
+redis.call('HSET', ck, 's', 'x')
+redis.call('HDEL', ck, 'p')
+redis.call('PEXPIRE', ck, ARGV[3])
+reply(rec[3], id, 'x', '')
+flush_replies()
+return state

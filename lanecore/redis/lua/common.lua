@@ -1,0 +1,73 @@
+-- lanecore Redis backend: helpers shared by every script (prepended to each one).
+-- KEYS are the namespace's fixed keys (see lanecore/redis/keys.py), all under one hash tag;
+-- ARGV[1] is the key prefix "{namespace}:" for the per-lane and per-command keys.
+local P = ARGV[1]
+local K_LANES, K_LEASES, K_DELAYED, K_WAKE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local K_FENCE, K_EVON, K_EVENTS, K_METRICS = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local K_DLQ, K_DEAD, K_INFO, K_CONFIG = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+
+local function cmd_key(id) return P .. 'c:' .. id end
+local function queue_key(lane) return P .. 'q:' .. lane end
+local function lane_key(lane) return P .. 'l:' .. lane end
+
+-- Events go to a stream only while some subscriber keeps K_EVON alive.
+local EVENTS_ON = nil
+local function emit(key, payload, now)
+  if EVENTS_ON == nil then EVENTS_ON = redis.call('EXISTS', K_EVON) == 1 end
+  if EVENTS_ON then
+    redis.call('XADD', K_EVENTS, 'MAXLEN', '~', 10000, '*', 'k', key,
+      'p', cjson.encode(payload), 't', string.format('%.6f', now / 1000))
+  end
+end
+
+local function count(lane, name, n)
+  redis.call('HINCRBY', K_METRICS, lane .. '|' .. name, n or 1)
+end
+
+-- One pending wake-up token is enough: a woken worker that leaves work behind pushes another.
+local function wake()
+  if redis.call('LLEN', K_WAKE) == 0 then redis.call('RPUSH', K_WAKE, '1') end
+end
+
+-- Results are batched per submitter channel and published once at the end of the script.
+local REPLIES = {}
+local function reply(channels, id, status, value)
+  if not channels or channels == '' then return end
+  for ch in string.gmatch(channels, '[^,]+') do
+    local list = REPLIES[ch]
+    if not list then list = {}; REPLIES[ch] = list end
+    list[#list + 1] = {id, status, value}
+  end
+end
+local function flush_replies()
+  for ch, list in pairs(REPLIES) do redis.call('PUBLISH', ch, cjson.encode(list)) end
+end
+
+local function dead_letter(id, lane, ctype, attempts, err_json, err_text, channels, now)
+  local ck = cmd_key(id)
+  local seq = redis.call('HINCRBY', K_INFO, 'dlseq', 1)
+  redis.call('ZADD', K_DLQ, seq, id)
+  redis.call('HSET', K_DEAD, id, cjson.encode({command_id = id, command_type = ctype,
+    lane_id = lane, error = err_text, attempts = attempts, failed_at = now / 1000}))
+  redis.call('HSET', ck, 's', 'dead', 'err', err_json)
+  redis.call('PERSIST', ck)
+  local size = tonumber(redis.call('HGET', K_INFO, 'dlqsize') or '1000')
+  local over = redis.call('ZCARD', K_DLQ) - size
+  if over > 0 then
+    for _, old in ipairs(redis.call('ZRANGE', K_DLQ, 0, over - 1)) do
+      redis.call('ZREM', K_DLQ, old)
+      redis.call('HDEL', K_DEAD, old)
+      if redis.call('HGET', cmd_key(old), 's') == 'dead' then redis.call('DEL', cmd_key(old)) end
+    end
+  end
+  count(lane, 'lane.commands.failed')
+  count(lane, 'lane.commands.dead_lettered')
+  emit('queue.command.dead_lettered', {lane_id = lane, command_id = id, command_type = ctype}, now)
+  emit('queue.command.failed', {lane_id = lane, command_id = id, error = err_text}, now)
+  reply(channels, id, 'err', err_json)
+end

@@ -1,0 +1,174 @@
+-- step: the worker's one round trip. Applies acks, moves due retries back, then claims.
+-- ARGV[2] worker id, [3] lease ms, [4] max commands to claim, [5] result ttl ms,
+-- [6] number of acks, then per ack 7 fields:
+--   id, fencing token, kind ('ok' | 'retry' | 'fail'), value (result or error JSON),
+--   retry delay ms, error text, timed out ('1' | '0').
+-- An ack whose token is not the command's current one (a zombie worker whose lease expired)
+-- changes nothing and is counted in K_INFO 'zombie_acks'.
+-- Claim rule (the local core's): lanes ordered by effective priority (base minus deadline
+-- boost), then base priority, then id; the first lane with pending work that is not paused,
+-- is below its max, has a token (bucket refilled from TIME) and fits the global cap wins.
+-- Under a global cap every lane with pending work reserves max(0, min - active) slots; while
+-- free slots <= the total reserve only lanes under their min may dispatch.
+-- Returns {wait_ms, more, rejected, then 7 fields per claimed command:
+--   id, token, type, payload, attempt, lane, submitted_at_ms}.
+-- wait_ms (-1: nothing known) is when the next token or delayed retry is due; more = 1 when
+-- claimable work was left behind (a wake-up was pushed for other workers).
+local worker, lease, limit, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local now = now_ms()
+local rejected = 0
+
+local i = 7
+for _ = 1, tonumber(ARGV[6]) do
+  local id, token, kind, value = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local delay, err_text, timed_out = tonumber(ARGV[i + 4]), ARGV[i + 5], ARGV[i + 6]
+  i = i + 7
+  local ck = cmd_key(id)
+  local rec = redis.call('HMGET', ck, 'k', 's', 'l', 't', 'r', 'a')
+  if rec[2] ~= 'a' or rec[1] ~= token then
+    rejected = rejected + 1
+    redis.call('HINCRBY', K_INFO, 'zombie_acks', 1)
+  else
+    local lane = rec[3]
+    redis.call('ZREM', K_LEASES, id)
+    redis.call('HINCRBY', lane_key(lane), 'act', -1)
+    redis.call('HINCRBY', K_INFO, 'act', -1)
+
+    if timed_out == '1' then
+      count(lane, 'lane.commands.timeout')
+      emit('queue.command.timeout', {lane_id = lane, command_id = id, error = err_text}, now)
+    end
+    if kind == 'ok' then
+      redis.call('HSET', ck, 's', 'ok', 'res', value, 'k', '0')
+      redis.call('HDEL', ck, 'p')
+      redis.call('PEXPIRE', ck, ttl)
+      count(lane, 'lane.commands.completed')
+      emit('queue.command.completed', {lane_id = lane, command_id = id}, now)
+      reply(rec[5], id, 'ok', value)
+    elseif kind == 'retry' then
+      redis.call('HSET', ck, 's', 'd', 'k', '0')
+      redis.call('ZADD', K_DELAYED, now + delay, id)
+      count(lane, 'lane.commands.retried')
+      emit('queue.command.retry', {lane_id = lane, command_id = id, attempt = tonumber(rec[6])}, now)
+    else
+      dead_letter(id, lane, rec[4], tonumber(rec[6]), value, err_text, rec[5], now)
+    end
+  end
+end
+
+-- due retries re-enter at the back of their lane
+local due = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', now, 'LIMIT', 0, 1000)
+for _, id in ipairs(due) do
+  redis.call('ZREM', K_DELAYED, id)
+  local lane = redis.call('HGET', cmd_key(id), 'l')
+  if lane then
+    redis.call('HSET', cmd_key(id), 's', 'p')
+    redis.call('RPUSH', queue_key(lane), id)
+  end
+end
+
+-- load the lanes
+local names = redis.call('ZRANGE', K_LANES, 0, -1)
+local lanes = {}
+for index, name in ipairs(names) do
+  local f = redis.call('HMGET', lane_key(name), 'pr', 'min', 'max', 'act', 'rate', 'cap', 'tok',
+    'ts', 'pause', 'bd', 'bs')
+  local L = {id = name, index = index, pr = tonumber(f[1]) or 0, min = tonumber(f[2]) or 1,
+    max = tonumber(f[3]) or 1, act = tonumber(f[4]) or 0, rate = tonumber(f[5]) or 0,
+    cap = tonumber(f[6]) or 0, tok = tonumber(f[7]) or 0, ts = tonumber(f[8]) or now,
+    pause = f[9] == '1', pend = redis.call('LLEN', queue_key(name)), claimed = 0}
+  L.eff = L.pr
+  local deadline = tonumber(f[10]) or 0
+  if deadline > 0 and L.pend > 0 then
+    local head = redis.call('LINDEX', queue_key(name), 0)
+    local at = tonumber(redis.call('HGET', cmd_key(head), 'at') or now)
+    local remaining = deadline - (now - at)
+    if remaining <= 0 then
+      L.eff = 0
+    else
+      local boost = 0
+      for before, levels in string.gmatch(f[11] or '', '([%d%.]+):(%d+)') do
+        if remaining <= tonumber(before) and tonumber(levels) > boost then boost = tonumber(levels) end
+      end
+      L.eff = math.max(0, L.pr - boost)
+    end
+  end
+  if L.rate > 0 then
+    L.tok = math.min(L.cap, L.tok + (now - L.ts) * L.rate)
+    L.ts = now
+  end
+  lanes[#lanes + 1] = L
+end
+table.sort(lanes, function(a, b)
+  if a.eff ~= b.eff then return a.eff < b.eff end
+  if a.pr ~= b.pr then return a.pr < b.pr end
+  return a.index < b.index
+end)
+
+local gcap = tonumber(redis.call('HGET', K_INFO, 'gcap') or '0')
+local gact = tonumber(redis.call('HGET', K_INFO, 'act') or '0')
+local wait = -1
+local function note_wait(ms)
+  if wait < 0 or ms < wait then wait = ms end
+end
+
+local function pick()
+  local reserve, free = 0, 0
+  if gcap > 0 then
+    free = gcap - gact
+    if free <= 0 then return nil end
+    for _, L in ipairs(lanes) do
+      if L.pend > 0 and not L.pause and L.act < L.min then reserve = reserve + L.min - L.act end
+    end
+  end
+  for _, L in ipairs(lanes) do
+    if L.pend > 0 and not L.pause and L.act < L.max
+        and (gcap == 0 or free > reserve or L.act < L.min) then
+      if L.rate <= 0 or L.tok >= 1 then return L end
+      note_wait((1 - L.tok) / L.rate)
+    end
+  end
+  return nil
+end
+
+local out = {0, 0, rejected}
+local more = 0
+local claimed = 0
+while true do
+  local L = pick()
+  if not L then break end
+  if claimed >= limit then more = 1; break end
+  local id = redis.call('LPOP', queue_key(L.id))
+  L.pend = L.pend - 1
+  local ck = cmd_key(id)
+  local rec = redis.call('HMGET', ck, 't', 'p', 'a', 'at', 's')
+  if rec[5] == 'p' then
+    local token = redis.call('INCR', K_FENCE)
+    local attempt = (tonumber(rec[3]) or 0) + 1
+    redis.call('HSET', ck, 's', 'a', 'k', token, 'a', attempt, 'w', worker)
+    redis.call('ZADD', K_LEASES, now + lease, id)
+    L.act = L.act + 1
+    L.claimed = L.claimed + 1
+    gact = gact + 1
+    if L.rate > 0 then L.tok = L.tok - 1 end
+    claimed = claimed + 1
+    local n = #out
+    out[n + 1] = id; out[n + 2] = token; out[n + 3] = rec[1]; out[n + 4] = rec[2]
+    out[n + 5] = attempt; out[n + 6] = L.id; out[n + 7] = rec[4]
+    emit('queue.command.started', {lane_id = L.id, command_id = id, command_type = rec[1]}, now)
+  end
+end
+
+for _, L in ipairs(lanes) do
+  if L.claimed > 0 then redis.call('HINCRBY', lane_key(L.id), 'act', L.claimed) end
+  if L.rate > 0 then redis.call('HSET', lane_key(L.id), 'tok', L.tok, 'ts', L.ts) end
+end
+if claimed > 0 then redis.call('HINCRBY', K_INFO, 'act', claimed) end
+
+local head = redis.call('ZRANGE', K_DELAYED, 0, 0, 'WITHSCORES')
+if head[2] then note_wait(math.max(1, tonumber(head[2]) - now)) end
+if more == 1 then wake() end
+flush_replies()
+out[1] = math.ceil(wait)
+out[2] = more
+return out

@@ -1,0 +1,214 @@
+"""The submitting side of a distributed manager: submits made in one loop iteration go to
+Redis as one script call, and results come back on this client's own pub/sub channel (the
+worker publishes them; the submitter never polls). After a dropped connection the channel is
+subscribed again and every outstanding command's stored outcome is read once, so a result
+published while disconnected is not missed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+
+from lanecore.redis.backend import TRANSIENT, BackendClosed, RedisBackend
+from lanecore.redis.handle import RemoteHandle, settle
+
+logger = logging.getLogger("lanecore.redis")
+
+Entry = tuple[RemoteHandle, str, str, str]  # handle, lane id, command type, payload JSON
+CHUNK = 2000  # commands per submit script call (keeps one call's Redis time short)
+
+
+class Submitter:
+    """Sends submits in batches and resolves handles from published results."""
+
+    def __init__(self, backend: RedisBackend, ready: Callable[[], Awaitable[None]]) -> None:
+        self._backend = backend
+        self._ready = ready
+        self.client_id = uuid.uuid4().hex[:16]
+        self.channel = backend.keys.channel(self.client_id)
+        self.outstanding: dict[str, RemoteHandle] = {}
+        self._batch: list[Entry] = []
+        self._client: Redis | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._subscribed: asyncio.Future[None] | None = None
+        self._senders: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ sending
+    def add(self, entry: Entry) -> None:
+        """Queue one submit; the batch is sent at the end of this loop iteration."""
+        handle = entry[0]
+        self.outstanding[handle.command_id] = handle
+        handle.add_done_callback(self._forget)
+        if not self._batch:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._batch.append(entry)
+
+    def _forget(self, handle: asyncio.Future[Any]) -> None:
+        assert isinstance(handle, RemoteHandle)
+        if self.outstanding.get(handle.command_id) is handle:
+            del self.outstanding[handle.command_id]
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        if batch:
+            task = asyncio.get_running_loop().create_task(self._send(batch))
+            self._senders.add(task)
+            task.add_done_callback(self._senders.discard)
+
+    async def _send(self, batch: list[Entry]) -> None:
+        try:
+            await self._ready()
+            assert self._client is not None
+            client, script = self._client, self._backend.scripts.submit
+            for start in range(0, len(batch), CHUNK):
+                chunk = batch[start : start + CHUNK]
+                args: list[Any] = [self.channel, len(chunk)]
+                for handle, lane_id, command_type, payload in chunk:
+                    args += (handle.command_id, lane_id, command_type, payload)
+
+                def call(args: list[Any] = args) -> Awaitable[Any]:
+                    return script(client, *args)
+
+                reply = await self._backend.retrying("submitting", call)
+                self._settle(chunk, reply)
+        except BaseException as exc:
+            for handle, *_ in batch:
+                if not handle._stored.done():
+                    handle._stored.set_exception(exc)
+                    handle._stored.exception()  # retrieved: persisted() re-raises it
+                if not handle.done():
+                    handle.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    def _settle(self, chunk: list[Entry], reply: list[Any]) -> None:
+        for index, (handle, lane_id, _, _) in enumerate(chunk):
+            status, value = reply[2 * index], reply[2 * index + 1]
+            if status == "nolane":
+                from lanecore.errors import LaneNotFound
+
+                error = LaneNotFound(lane_id)
+                handle._stored.set_exception(error)
+                handle._stored.exception()
+                if not handle.done():
+                    handle.set_exception(error)
+                continue
+            if not handle._stored.done():
+                handle._stored.set_result(None)
+            if status in ("ok", "err", "x"):
+                settle(handle, status, value)
+
+    # ------------------------------------------------------------------ results
+    async def start(self) -> None:
+        """Subscribe to this client's result channel (waits for Redis to confirm)."""
+        if self._listener is not None:
+            return
+        self._client = self._backend.client()
+        loop = asyncio.get_running_loop()
+        self._subscribed = loop.create_future()
+        self._listener = loop.create_task(self._listen())
+        await asyncio.shield(self._subscribed)
+
+    async def _listen(self) -> None:
+        backend = self._backend
+        first = True
+        delay = 0.02
+        while not backend.closed:
+            client = backend.client(blocking=True, retries=0)
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                while True:  # the subscribe confirmation
+                    message = await pubsub.get_message(timeout=backend.idle_wait)
+                    if message is not None and message["type"] == "subscribe":
+                        break
+                if first:
+                    first = False
+                    assert self._subscribed is not None
+                    if not self._subscribed.done():
+                        self._subscribed.set_result(None)
+                else:
+                    await self._resync()
+                delay = 0.02
+                while True:
+                    message = await pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=backend.idle_wait + 5.0
+                    )
+                    if message is not None and message["type"] == "message":
+                        self._deliver(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except TRANSIENT as exc:
+                logger.warning("lanecore.redis: result channel lost (%s); resubscribing", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            except BackendClosed:
+                break
+            except Exception as exc:
+                if first and self._subscribed is not None and not self._subscribed.done():
+                    self._subscribed.set_exception(exc)
+                    return
+                logger.exception("lanecore.redis: result listener failed; restarting")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await backend.release(client)
+
+    def _deliver(self, data: str) -> None:
+        try:
+            entries = json.loads(data)
+        except ValueError:
+            logger.error("lanecore.redis: unreadable result message %r", data[:200])
+            return
+        outstanding = self.outstanding
+        for command_id, status, value in entries:
+            handle = outstanding.get(command_id)
+            if handle is not None:
+                settle(handle, status, value)
+
+    async def _resync(self) -> None:
+        """Read the stored outcome of every outstanding command (results may have been
+        published while this client was disconnected)."""
+        client = self._client
+        if client is None or not self.outstanding:
+            return
+        keys = self._backend.keys
+        handles = list(self.outstanding.values())
+        for start in range(0, len(handles), 1000):
+            part = handles[start : start + 1000]
+            pipe = client.pipeline(transaction=False)
+            for handle in part:
+                pipe.hmget(keys.command(handle.command_id), ["s", "res", "err"])
+            rows = await pipe.execute()
+            for handle, (state, result, error) in zip(part, rows, strict=True):
+                if state == "ok":
+                    settle(handle, "ok", result)
+                elif state == "dead":
+                    settle(handle, "err", error)
+                elif state == "x":
+                    settle(handle, "x", "")
+
+    async def wait_sent(self) -> None:
+        """Wait until every queued submit has reached Redis (or failed)."""
+        self._flush()
+        while self._senders:
+            await asyncio.gather(*self._senders, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Stop listening; outstanding handles are cancelled."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+        for handle in list(self.outstanding.values()):
+            asyncio.Future.cancel(handle)
+        self.outstanding.clear()

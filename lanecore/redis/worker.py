@@ -1,0 +1,280 @@
+"""The worker loop of a distributed manager: claim (one script call that also carries the
+acks of finished commands), run each claimed command as a task, heartbeat leases, reap
+expired ones, and block on the wake-up list when nothing is claimable — never a busy poll."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+
+from lanecore.config import LaneConfig
+from lanecore.durable import Handler
+from lanecore.errors import CommandTimeout
+from lanecore.redis.backend import TRANSIENT, BackendClosed, RedisBackend, jittered
+from lanecore.redis.handle import describe, encode_error
+
+logger = logging.getLogger("lanecore.redis")
+
+ACK_FIELDS = 7
+CLAIM_FIELDS = 7
+REAP_LIMIT = 500
+
+
+class Running:
+    """One claimed command this worker runs: id, fencing token and task."""
+
+    __slots__ = ("command_id", "task", "token")
+
+    def __init__(self, command_id: str, token: str, task: asyncio.Task[None]) -> None:
+        self.command_id = command_id
+        self.token = token
+        self.task = task
+
+
+class Worker:
+    """Runs commands claimed from Redis with up to ``backend.concurrency`` at once.
+
+    ``handler(command_type)`` gives the registered handler (raising UnknownCommandType, which
+    fails the attempt); ``lane_config(lane_id)`` the lane's config (timeout, retry policy)."""
+
+    def __init__(
+        self,
+        backend: RedisBackend,
+        handler: Callable[[str], Handler],
+        lane_config: Callable[[str], Awaitable[LaneConfig]],
+    ) -> None:
+        self._backend = backend
+        self._handler = handler
+        self._lane_config = lane_config
+        self.worker_id = uuid.uuid4().hex[:16]
+        self.concurrency = backend.concurrency
+        self.running: dict[str, Running] = {}
+        self._acks: list[Any] = []
+        self._kick = asyncio.Event()
+        self.claiming = True
+        self.rejected = 0  # acks of this worker that Redis refused (its lease had expired)
+        self.ran = 0
+        self._client: Redis | None = None
+        self._blocking: Redis | None = None
+        self._blpop: asyncio.Task[Any] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.stopped: asyncio.Future[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._client = self._backend.client()
+        self._blocking = self._backend.client(blocking=True)
+        self.stopped = loop.create_future()
+        self._tasks = [
+            loop.create_task(self._main(), name="lanecore-redis-worker"),
+            loop.create_task(self._heartbeat(), name="lanecore-redis-heartbeat"),
+        ]
+
+    def stop_claiming(self) -> None:
+        """Claim nothing more; the loop ends once running commands are acked."""
+        self.claiming = False
+        self._kick.set()
+
+    def resume_claiming(self) -> None:
+        self.claiming = True
+        self._kick.set()
+
+    async def aclose(self) -> None:
+        """Stop at once: running commands are cancelled unacked (their lease expires and
+        another worker runs them again)."""
+        self.claiming = False
+        for running in list(self.running.values()):
+            running.task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        if self._blpop is not None:
+            self._blpop.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._blpop is not None:
+            await asyncio.gather(self._blpop, return_exceptions=True)
+        for client in (self._client, self._blocking):
+            if client is not None:
+                await self._backend.release(client)
+        if self.stopped is not None and not self.stopped.done():
+            self.stopped.set_result(None)
+
+    # ------------------------------------------------------------------ the loop
+    async def _main(self) -> None:
+        try:
+            await self._loop()
+        except (asyncio.CancelledError, BackendClosed):
+            pass
+        except Exception:
+            logger.exception("lanecore.redis: worker loop crashed")
+        finally:
+            if self.stopped is not None and not self.stopped.done():
+                self.stopped.set_result(None)
+
+    async def _loop(self) -> None:
+        backend = self._backend
+        script = backend.scripts.step
+        client = self._client
+        assert client is not None
+        lease_ms, ttl_ms = backend.lease_ms, backend.result_ttl_ms
+        kick = self._kick
+        while True:
+            free = self.concurrency - len(self.running) if self.claiming else 0
+            if not self.claiming and not self.running and not self._acks:
+                return
+            if free <= 0 and not self._acks:
+                kick.clear()
+                await kick.wait()
+                continue
+            acks, self._acks = self._acks, []
+            args = [self.worker_id, lease_ms, free, ttl_ms, len(acks) // ACK_FIELDS, *acks]
+
+            def call(args: list[Any] = args) -> Awaitable[Any]:
+                return script(client, *args)
+
+            try:
+                reply = await backend.retrying("claiming", call)
+            except BaseException:
+                self._acks[:0] = acks  # not sent: keep them for the next try
+                raise
+            wait_ms, rejected = int(reply[0]), int(reply[2])
+            if rejected:
+                self.rejected += rejected
+                logger.warning(
+                    "lanecore.redis: %d ack(s) rejected: their lease had expired", rejected
+                )
+            claimed = (len(reply) - 3) // CLAIM_FIELDS
+            for index in range(3, len(reply), CLAIM_FIELDS):
+                self._launch(reply[index : index + CLAIM_FIELDS])
+            if claimed < free and not self._acks:
+                kick.clear()
+                idle = backend.idle_wait
+                await self._idle(idle if wait_ms < 0 else min(wait_ms / 1000.0, idle))
+
+    async def _idle(self, timeout: float) -> None:
+        """Wait for a wake-up pushed to Redis, a local command finishing, or ``timeout``."""
+        blocking = self._blocking
+        assert blocking is not None
+        backend = self._backend
+        if self._blpop is None:
+            self._blpop = asyncio.get_running_loop().create_task(
+                blocking.blpop([backend.keys.wake], timeout=backend.idle_wait)  # type: ignore[arg-type]
+            )
+        kicked = asyncio.get_running_loop().create_task(self._kick.wait())
+        try:
+            done, _ = await asyncio.wait(
+                (self._blpop, kicked), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            kicked.cancel()
+        if self._blpop in done:
+            blpop, self._blpop = self._blpop, None
+            error = blpop.exception()
+            if error is not None:
+                if not isinstance(error, TRANSIENT):
+                    raise error
+                await asyncio.sleep(jittered(0.1))  # Redis is away: the claim call will wait
+
+    # ------------------------------------------------------------------ running commands
+    def _launch(self, fields: list[Any]) -> None:
+        command_id, token = fields[0], str(fields[1])
+        task = asyncio.get_running_loop().create_task(self._run(fields))
+        self.running[command_id] = Running(command_id, token, task)
+
+    async def _run(self, fields: list[Any]) -> None:
+        command_id, token, command_type, payload_text, attempt, lane_id = fields[:6]
+        token, attempt = str(token), int(attempt)
+        timeout: float | None = None
+        config: LaneConfig | None = None
+        ack: list[Any]
+        try:
+            config = await self._lane_config(lane_id)
+            timeout = config.timeout
+            handler = self._handler(command_type)
+            payload = json.loads(payload_text)
+            if timeout is None:
+                result = await handler(payload)
+            else:
+                scope = asyncio.timeout(timeout)
+                try:
+                    async with scope:
+                        result = await handler(payload)
+                except TimeoutError:
+                    if scope.expired():
+                        raise CommandTimeout(command_id, timeout) from None
+                    raise
+            try:
+                value = json.dumps(result, separators=(",", ":"), allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"result of {command_type!r} command {command_id!r} is not "
+                    f"JSON-serialisable: {exc}"
+                ) from None
+            ack = [command_id, token, "ok", value, 0, "", "0"]
+        except asyncio.CancelledError:
+            self.running.pop(command_id, None)
+            raise  # closing: not acked, the lease expires and another worker runs it
+        except Exception as exc:
+            retry = config is not None and config.retry_policy.should_retry(attempt)
+            delay_ms = 0
+            if retry:
+                assert config is not None
+                delay_ms = int(config.retry_policy.backoff(attempt) * 1000)
+            timed_out = isinstance(exc, CommandTimeout)
+            ack = [
+                command_id,
+                token,
+                "retry" if retry else "fail",
+                encode_error(exc, timeout),
+                delay_ms,
+                describe(exc),
+                "1" if timed_out else "0",
+            ]
+        self.running.pop(command_id, None)
+        self.ran += 1
+        self._acks += ack
+        self._kick.set()
+
+    # ------------------------------------------------------------------ leases
+    async def _heartbeat(self) -> None:
+        """Every lease/3: renew the leases of running commands, then reap expired leases
+        cluster-wide (one worker per interval, by a SET NX PX lock)."""
+        backend = self._backend
+        client = self._client
+        assert client is not None
+        interval = backend.lease / 3.0
+        scripts = backend.scripts
+        while True:
+            await asyncio.sleep(jittered(interval))
+            try:
+                if self.running:
+                    args: list[Any] = [backend.lease_ms]
+                    for running in list(self.running.values()):
+                        args += (running.command_id, running.token)
+                    lost = await scripts.renew(client, *args)
+                    if lost:
+                        logger.warning(
+                            "lanecore.redis: lease of %d running command(s) was lost (reaped; "
+                            "their acks will be rejected): %s",
+                            len(lost),
+                            ", ".join(map(repr, lost[:5])),
+                        )
+                await scripts.reap(
+                    client,
+                    self.worker_id,
+                    max(1, int(interval * 1000)),
+                    REAP_LIMIT,
+                    backend.max_stalls,
+                )
+            except TRANSIENT as exc:
+                logger.warning("lanecore.redis: heartbeat failed (%s); retrying", exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("lanecore.redis: heartbeat failed")

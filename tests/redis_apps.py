@@ -1,0 +1,87 @@
+"""Worker apps for the Redis tests: ``python -m lanecore worker --app redis_apps:app``.
+Handlers record what they do in Redis (keys ``test:<namespace>:*``, from the environment
+variables LANECORE_TEST_REDIS and LANECORE_TEST_NS) so the tests can check it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from lanecore import LaneConfig, QueueManagerBuilder, RateLimitConfig
+
+_client: aioredis.Redis | None = None
+
+# INCR the running count and keep the highest value seen
+_RUNNING_MAX = """
+local n = redis.call('INCR', KEYS[1])
+if n > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], n) end
+return n
+"""
+
+
+def client() -> aioredis.Redis:
+    global _client
+    if _client is None:
+        _client = aioredis.Redis.from_url(os.environ["LANECORE_TEST_REDIS"], decode_responses=True)
+    return _client
+
+
+def key(name: str) -> str:
+    return f"test:{os.environ['LANECORE_TEST_NS']}:{name}"
+
+
+async def record(payload: Any) -> Any:
+    await client().rpush(key("order"), payload["tag"])  # type: ignore[misc]
+    await asyncio.sleep(payload.get("sleep", 0.0))
+    return payload["tag"]
+
+
+async def counted(payload: Any) -> int:
+    c = client()
+    await c.eval(_RUNNING_MAX, 2, key("running"), key("max"))  # type: ignore[misc]
+    try:
+        await asyncio.sleep(payload["sleep"])
+    finally:
+        await c.decr(key("running"))
+    return 1
+
+
+async def stamp(payload: Any) -> int:
+    await client().rpush(key("stamps"), repr(time.time()))  # type: ignore[misc]
+    return 1
+
+
+async def slow(payload: Any) -> int:
+    mark = f"{payload['i']}:{os.getpid()}"
+    await client().rpush(key("starts"), mark)  # type: ignore[misc]
+    await asyncio.sleep(payload["sleep"])
+    await client().rpush(key("done"), mark)  # type: ignore[misc]
+    return os.getpid()
+
+
+HANDLERS = {"record": record, "counted": counted, "stamp": stamp, "slow": slow}
+
+
+def app() -> QueueManagerBuilder:
+    """The lanes every test process (workers and submitters) uses."""
+    return (
+        QueueManagerBuilder()
+        .with_lane("high", LaneConfig(1, 8), 0)
+        .with_lane("two", LaneConfig(1, 2), 2)
+        .with_lane("rated", LaneConfig(1, 50).with_rate_limit(RateLimitConfig.per_second(50)), 3)
+        .with_lane("work", LaneConfig(1, 16), 4)
+        .with_lane("low", LaneConfig(1, 8), 5)
+    )
+
+
+async def noop(payload: Any) -> None:
+    return None
+
+
+def bench() -> tuple[QueueManagerBuilder, dict[str, Any]]:
+    """One wide lane and a no-op handler, for throughput checks."""
+    return QueueManagerBuilder().with_lane("bench", LaneConfig(1, 10_000), 0), {"noop": noop}

@@ -1,0 +1,184 @@
+"""The claim script on its own (no worker loop): the global cap with min reservations counted
+cluster-wide, strict priority with per-lane max, token buckets, fencing tokens and the
+reaper returning expired leases to the front of their lane, then to the DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis_fixtures
+
+from lanecore import LaneConfig, QueueManagerBuilder, RateLimitConfig
+from lanecore.redis.testing import RedisServer
+
+pytest.importorskip("redis", reason="the redis client package is not installed")
+
+from lanecore.redis import DistributedManager, RedisBackend
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    yield from redis_fixtures.server()
+
+
+class Claimer:
+    """Calls the step script directly, as a worker would."""
+
+    def __init__(self, manager: DistributedManager, worker_id: str = "w1") -> None:
+        self.manager = manager
+        self.worker_id = worker_id
+
+    async def step(
+        self, limit: int, acks: list[Any] | None = None, lease_ms: int = 60_000
+    ) -> tuple[int, int, list[tuple[str, str, str]]]:
+        """(wait ms, rejected acks, [(command id, token, lane)])."""
+        manager = self.manager
+        client = await manager._connected()
+        acks = acks or []
+        reply = await manager.backend.scripts.step(
+            client, self.worker_id, lease_ms, limit, 60_000, len(acks) // 7, *acks
+        )
+        claimed = [(reply[i], str(reply[i + 1]), reply[i + 5]) for i in range(3, len(reply), 7)]
+        return int(reply[0]), int(reply[2]), claimed
+
+
+def ok(command_id: str, token: str) -> list[Any]:
+    return [command_id, token, "ok", "null", 0, "", "0"]
+
+
+def build(url: str, builder: QueueManagerBuilder, **backend: Any) -> DistributedManager:
+    return builder.with_backend(RedisBackend(url, redis_fixtures.namespace(), **backend)).build()
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 20))
+
+
+def test_global_cap_reserves_min_slots_cluster_wide(server: RedisServer) -> None:
+    async def main() -> None:
+        manager = build(
+            server.url,
+            QueueManagerBuilder()
+            .with_lane("a", LaneConfig(1, 5), 0)
+            .with_lane("b", LaneConfig(2, 5), 1)
+            .with_global_concurrency(4),
+        )
+        await manager.start(worker=False)
+        for i in range(10):
+            manager.submit("a", "x", i)
+            manager.submit("b", "x", i)
+        await manager._submitter.wait_sent()
+        one, two = Claimer(manager, "w1"), Claimer(manager, "w2")
+        # w1 asks for everything: 'a' (higher priority) gets cap 4 minus b's reserve of 2
+        _, _, got = await one.step(10)
+        assert [lane for *_, lane in got] == ["a", "a", "b", "b"]
+        # the cap is cluster-wide: another worker gets nothing
+        _, _, nothing = await two.step(10)
+        assert nothing == []
+        # a slot of 'a' frees: 'b' is at its min, so strict priority gives it back to 'a'
+        command_id, token, _ = got[0]
+        _, rejected, again = await two.step(10, ok(command_id, token))
+        assert rejected == 0 and [lane for *_, lane in again] == ["a"]
+        # a slot of 'b' frees while 'b' is under its min: reserved for 'b'
+        command_id, token, _ = got[2]
+        _, _, again = await one.step(10, ok(command_id, token))
+        assert [lane for *_, lane in again] == ["b"]
+        await manager.close()
+
+    run(main())
+
+
+def test_strict_priority_and_lane_max(server: RedisServer) -> None:
+    async def main() -> None:
+        manager = build(
+            server.url,
+            QueueManagerBuilder()
+            .with_lane("low", LaneConfig(1, 10), 5)
+            .with_lane("high", LaneConfig(1, 3), 0)
+            .with_lane("mid", LaneConfig(1, 10), 2),
+        )
+        await manager.start(worker=False)
+        for lane in ("low", "mid", "high"):
+            for i in range(4):
+                manager.submit(lane, "x", i)
+        await manager._submitter.wait_sent()
+        _, _, got = await Claimer(manager).step(8)
+        assert [lane for *_, lane in got] == ["high"] * 3 + ["mid"] * 4 + ["low"]
+        stats = await manager.stats()
+        assert (stats.lanes["high"].active, stats.lanes["high"].pending) == (3, 1)
+        await manager.close()
+
+    run(main())
+
+
+def test_token_bucket_refills_from_redis_time(server: RedisServer) -> None:
+    async def main() -> None:
+        manager = build(
+            server.url,
+            QueueManagerBuilder()
+            .with_lane("rated", LaneConfig(1, 50).with_rate_limit(RateLimitConfig.per_second(5)), 0)
+            .with_lane("other", LaneConfig(1, 50), 1),
+        )
+        await manager.start(worker=False)
+        for i in range(10):
+            manager.submit("rated", "x", i)
+        manager.submit("other", "x", 0)
+        await manager._submitter.wait_sent()
+        claimer = Claimer(manager)
+        wait, _, got = await claimer.step(20)
+        # the burst of 5, and the lower-priority lane keeps running meanwhile
+        assert sorted(lane for *_, lane in got) == ["other"] + ["rated"] * 5
+        assert 100 <= wait <= 200  # the next token is due in 1/5 s
+        wait, _, got = await claimer.step(20)
+        assert got == []
+        await asyncio.sleep(wait / 1000 + 0.02)
+        _, _, got = await claimer.step(20)
+        assert [lane for *_, lane in got] == ["rated"]
+        await manager.close()
+
+    run(main())
+
+
+def test_fencing_tokens_and_reaper(server: RedisServer) -> None:
+    async def main() -> None:
+        manager = build(
+            server.url,
+            QueueManagerBuilder().with_lane("q", LaneConfig(1, 10), 0),
+            max_stalls=1,
+            lease=0.2,
+            grace=0.0,
+        )
+        await manager.start(worker=False)
+        first = manager.submit("q", "x", 1, command_id="first")
+        manager.submit("q", "x", 2, command_id="second")
+        await first.persisted()
+        client = await manager._connected()
+        scripts = manager.backend.scripts
+        zombie = Claimer(manager, "zombie")
+        _, _, got = await zombie.step(1, lease_ms=100)
+        assert [c for c, *_ in got] == ["first"]
+        stale_token = got[0][1]
+        await asyncio.sleep(0.15)
+        assert await scripts.reap(client, "me", 50, 100, 1) == 1
+        # back at the FRONT of its lane, with a new token; the zombie's ack is refused
+        _, _, got = await Claimer(manager, "w2").step(1, lease_ms=100)
+        assert [c for c, *_ in got] == ["first"] and got[0][1] != stale_token
+        _, rejected, _ = await zombie.step(0, ok("first", stale_token))
+        assert rejected == 1
+        assert (await manager.cluster_info())["zombie_acks"] == 1
+        # a second stall exceeds max_stalls=1: dead-lettered, the submitter hears it
+        await asyncio.sleep(0.15)
+        await client.delete(manager.backend.keys.prefix + "reaper")
+        assert await scripts.reap(client, "me", 50, 100, 1) == 1
+        with pytest.raises(Exception, match="lease expired 2 times"):
+            await first
+        letters = await manager.dlq.list()
+        assert [(d.command_id, d.attempts) for d in letters] == [("first", 2)]
+        # the reaper lock: a second reaper within the lock's time does nothing
+        assert await scripts.reap(client, "other", 50, 100, 1) == -1
+        await manager.close()
+
+    run(main())
