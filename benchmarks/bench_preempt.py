@@ -1,6 +1,7 @@
 """PREEMPT: how long a control command waits to start while the prompt lane is full (2 slow
-prompts running) and 10,000 more prompts are queued. Latency is perf_counter() inside the
-command minus perf_counter() just before submit."""
+prompts running) and 10,000 more prompts are queued, each a 50 ms LLM-like call. Latency is
+perf_counter() inside the command minus perf_counter() just before submit. The workload is
+lanecore.bench.preempt (see its docstring for how the queued prompts are released)."""
 
 from __future__ import annotations
 
@@ -44,4 +45,6 @@ def test_preempt(benchmark: Any, loop: str, system: str) -> None:
         first_us=workloads.median([r.latencies_us[0] for r in results]),
         queued_before_first_control=max(r.queued_before_first_control for r in results),
         queued_during_tries=max(r.queued_during_tries for r in results),
+        prompt_ms=workloads.PROMPT_SECONDS * 1e3,
+        gave_up=sum(r.gave_up for r in results),
     )

@@ -17,7 +17,7 @@ SYSTEMS = [
     "aiojobs",
     "a3s-lane",
 ]
-LAYOUTS = {"W10": workloads.layout(10, 10), "W1": workloads.layout(1, 10)}
+LAYOUTS = workloads.LAYOUTS  # W10: 10 lanes (priorities 0-9, max 10 each); W1: one lane
 
 
 @pytest.mark.parametrize("system", SYSTEMS)

@@ -1,4 +1,4 @@
-"""Workload sizes, round counts and event-loop factories shared by every benchmark.
+"""Workload sizes, round counts and the event loops shared by every benchmark.
 
 ``LANECORE_BENCH_SCALE`` (default 1.0) multiplies every size, so ``LANECORE_BENCH_SCALE=0.05``
 gives a quick trial run; the README's tables come from a full-size run (scale 1).
@@ -6,13 +6,10 @@ gives a quick trial run; the README's tables come from a full-size run (scale 1)
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Callable
-from importlib import import_module
-from importlib.util import find_spec
 
 from lanecore import _impl
+from lanecore.bench.loops import available_loops
 
 
 def _scale() -> float:
@@ -84,14 +81,13 @@ def core_of(system: str) -> str:
 
 
 # --- event loops --------------------------------------------------------------------------------
-LOOP_NAMES: tuple[str, ...] = ("asyncio", "uvloop") if find_spec("uvloop") else ("asyncio",)
+LOOP_NAMES: tuple[str, ...] = available_loops()
 
-
-def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
-    """A factory for a fresh loop: the stock asyncio loop or uvloop's."""
-    if name == "asyncio":
-        return asyncio.new_event_loop
-    if name == "uvloop":
-        factory: Callable[[], asyncio.AbstractEventLoop] = import_module("uvloop").new_event_loop
-        return factory
-    raise ValueError(f"unknown loop {name!r}")
+# --- Redis (bench_redis.py): 2 worker processes and a producer on one redis-server -------------
+REDIS_JOBS = scaled(20_000, 200, 100)  # per burst round
+REDIS_ROUNDS = 3
+REDIS_PACED_JOBS = scaled(1_000, 50)  # one paced round
+REDIS_PACED_RATE = 200  # jobs/s offered in the paced round: below every system's capacity here
+REDIS_PROCESSES = 2
+REDIS_CONCURRENCY = 50  # jobs at a time in each worker process, the same for every system
+REDIS_BATCH = 1000  # jobs per bulk enqueue call (bullmq addBulk, lanecore submit_many)

@@ -49,6 +49,9 @@ def pytest_benchmark_update_machine_info(config: Any, machine_info: dict[str, An
                 "aiojobs",
                 "aiolimiter",
                 "a3s-lane",
+                "bullmq",
+                "arq",
+                "redis",
                 "Cython",
             )
         },

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from benchmarks import peers
-from benchmarks.workloads import Throughput, median
+from lanecore.bench import peers
+from lanecore.bench.results import Throughput, median
 
 R = TypeVar("R")
 

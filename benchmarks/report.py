@@ -42,6 +42,14 @@ def _f2(value: Any) -> str:
     return f"{value:+.2f}"
 
 
+def _f2u(value: Any) -> str:
+    return f"{value:,.2f}"
+
+
+def _f3(value: Any) -> str:
+    return f"{value:.3f}"
+
+
 def _ratio(value: float) -> str:
     return f"{value:.2f}x" if value >= 0.01 else f"{value:.2g}x"
 
@@ -91,7 +99,9 @@ TABLES = [
             Column("queued_before_first_control", "queued prompts run before 1st control", _int),
             Column("queued_during_tries", "queued prompts run during the tries", _int),
             Column("pending", "queued prompts", _int),
+            Column("prompt_ms", "ms per prompt", _int),
             Column("samples", "samples", _int),
+            Column("gave_up", "rounds given up (a try > 1 s)", _int),
         ],
         "p99_us",
         "p99 ÷ lanecore-cython's (higher is slower)",
@@ -156,6 +166,37 @@ TABLES = [
         "ops_per_s",
         "ops/s ÷ plain W10 on the same core (1.00 = no cost)",
     ),
+    Table(
+        "REDIS",
+        "Redis: no-op named jobs, 2 worker processes, 50 at a time each, all enqueued at once",
+        [
+            *OPS,
+            Column("p50_ms", "p50 ms", _f1),
+            Column("p99_ms", "p99 ms", _f1),
+            Column("cpu_workers_ms_per_job", "workers CPU ms/job", _f3),
+            Column("cpu_redis_ms_per_job", "redis CPU ms/job", _f3),
+            Column("cpu_producer_ms_per_job", "producer CPU ms/job", _f3),
+            Column("per_process", "jobs per process", str),
+        ],
+        "ops_per_s",
+        "ops/s ÷ lanecore-redis's (higher is faster); latency = enqueue → completion, "
+        "mostly the wait behind the burst",
+    ),
+    Table(
+        "REDIS-paced",
+        "Redis: the same, one job at a time at a fixed rate (latency without a backlog)",
+        [
+            Column("rate", "jobs/s offered", _int),
+            Column("commands", "jobs", _int),
+            Column("p50_ms", "p50 ms", _f2u),
+            Column("p99_ms", "p99 ms", _f2u),
+            Column("max_ms", "max ms", _f1),
+            Column("cpu_workers_ms_per_job", "workers CPU ms/job", _f3),
+            Column("cpu_redis_ms_per_job", "redis CPU ms/job", _f3),
+        ],
+        "p99_ms",
+        "p99 ÷ lanecore-redis's (higher is slower)",
+    ),
 ]
 
 
@@ -186,7 +227,7 @@ def machine_section(data: dict[str, Any]) -> list[str]:
     dirty = " + uncommitted changes" if commit.get("dirty") else ""
     peers = ", ".join(
         f"{name} {versions[name]}"
-        for name in ("aiojobs", "aiolimiter", "a3s-lane")
+        for name in ("aiojobs", "aiolimiter", "a3s-lane", "bullmq", "arq", "redis")
         if versions.get(name)
     )
     return [
@@ -288,13 +329,18 @@ def _quotient(
     return get
 
 
-def _slowdown(benches: list[Row], loop: str | None) -> tuple[float, str] | None:
-    plain = find(benches, "overheads", "lanecore-cython plain", loop)
-    sub = find(benches, "overheads", "lanecore-cython subscriber", loop)
-    if plain is None or sub is None:
-        return None
-    value = (plain["ops_per_s"] / sub["ops_per_s"] - 1.0) * 100.0
-    return value, f"{value:+.0f} %"
+def _slowdown(variant: str) -> Callable[[list[Row], str | None], tuple[float, str] | None]:
+    """How much slower W10 runs with one overhead variant on than plain, in %."""
+
+    def get(benches: list[Row], loop: str | None) -> tuple[float, str] | None:
+        plain = find(benches, "overheads", "lanecore-cython plain", loop)
+        other = find(benches, "overheads", f"lanecore-cython {variant}", loop)
+        if plain is None or other is None:
+            return None
+        value = (plain["ops_per_s"] / other["ops_per_s"] - 1.0) * 100.0
+        return value, f"{value:+.0f} %"
+
+    return get
 
 
 def _largest_pending(benches: list[Row], loop: str | None) -> tuple[float, str] | None:
@@ -393,7 +439,24 @@ def figures(callgrind: dict[str, Any] | None) -> list[Figure]:
             _metric("rate", f"{cy} idle", "cpu_pct"),
             lambda v: v < 5.0,
         ),
-        Figure("one subscriber: slowdown vs none", "≤ 15 % slower", _slowdown, lambda v: v <= 15.0),
+        Figure(
+            "one subscriber: slowdown vs none",
+            "≤ 15 % slower",
+            _slowdown("subscriber"),
+            lambda v: v <= 15.0,
+        ),
+        Figure(
+            "LocalMetrics on: slowdown vs off",
+            "≤ 10 % slower",
+            _slowdown("metrics"),
+            lambda v: v <= 10.0,
+        ),
+        Figure(
+            "Redis, 2 worker processes: lanecore ÷ bullmq throughput",
+            "≥ 2x",
+            _quotient("REDIS", "lanecore-redis", "bullmq", "ops_per_s"),
+            lambda v: v >= 2,
+        ),
     ]
     if callgrind is not None and "ratio" in callgrind:
         ratio, net = float(callgrind["ratio"]), float(callgrind["net_ratio"])
