@@ -41,6 +41,8 @@ from pathlib import Path
 from time import process_time
 from typing import IO, Any, Protocol
 
+from lanecore.bench.results import percentile
+
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEMS = ("lanecore-redis", "bullmq", "arq")
 REFERENCE = "lanecore-redis"
@@ -76,17 +78,6 @@ def missing(system: str) -> str | None:
 
 
 # ------------------------------------------------------------------------------ results
-def percentile(samples: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100), linear between closest ranks."""
-    if not samples:
-        raise ValueError("no samples")
-    ordered = sorted(samples)
-    position = (len(ordered) - 1) * q / 100.0
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 @dataclass(frozen=True, slots=True)
 class RedisRun:
     """One burst or paced run: ``jobs`` enqueued, ``completed`` seen done, in ``seconds``."""

@@ -3,35 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Sequence
 
 from lanecore import __version__
+from lanecore.cli.argtypes import count, seconds
 from lanecore.cli.errors import CliError
-
-
-def _duration(text: str) -> float:
-    """argparse type for --duration: a finite number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    """argparse type for --seed: a non-negative integer."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
 
 
 def _add_db(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +39,7 @@ def build_parser(prog: str = "lanecore") -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--duration",
-        type=_duration,
+        type=seconds,
         default=8.0,
         metavar="SECONDS",
         help="how long work keeps arriving (default 8)",
@@ -74,7 +52,7 @@ def build_parser(prog: str = "lanecore") -> argparse.ArgumentParser:
     )
     demo.add_argument("--uvloop", action="store_true", help="run on uvloop")
     demo.add_argument(
-        "--seed", type=_seed, metavar="N", help="seed of the workload (default: random, printed)"
+        "--seed", type=count(0), metavar="N", help="seed of the workload (default: random, printed)"
     )
     demo.add_argument(
         "--core",

@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from lanecore.cli.argtypes import count
+
 SYSTEMS: tuple[str, ...] = ("lanecore-cython", "lanecore-python", "pool", "aiojobs", "a3s-lane")
 """Every system ``--systems`` accepts, in table order."""
 
@@ -19,21 +21,6 @@ PLOT_SUFFIXES: tuple[str, ...] = (".png", ".svg", ".pdf")
 DEFAULT_SIZE = 100_000
 DEFAULT_ROUNDS = 3
 DEFAULT_TRIES = 50
-
-
-def _count(minimum: int) -> Any:
-    """An argparse type: an integer >= ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {text!r}")
-        return value
-
-    return parse
 
 
 def systems_list(text: str) -> tuple[str, ...]:
@@ -95,7 +82,7 @@ def add_bench_parser(sub: Any) -> None:
     )
     bench.add_argument(
         "--size",
-        type=_count(1),
+        type=count(1),
         default=DEFAULT_SIZE,
         metavar="N",
         help=f"commands per throughput run (default {DEFAULT_SIZE:,}; also the queued "
@@ -122,7 +109,7 @@ def add_bench_parser(sub: Any) -> None:
     )
     bench.add_argument(
         "--rounds",
-        type=_count(1),
+        type=count(1),
         default=DEFAULT_ROUNDS,
         metavar="N",
         help=f"rounds per system and loop (default {DEFAULT_ROUNDS}; aiojobs and a3s-lane "
@@ -130,7 +117,7 @@ def add_bench_parser(sub: Any) -> None:
     )
     bench.add_argument(
         "--tries",
-        type=_count(0),
+        type=count(0),
         default=DEFAULT_TRIES,
         metavar="N",
         help=f"control commands per PREEMPT round (default {DEFAULT_TRIES}; 0 skips PREEMPT)",

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
+from lanecore.cli.argtypes import count, seconds
 from lanecore.cli.errors import CliError
 
 EPILOG = """\
@@ -30,26 +31,6 @@ def _processes(text: str) -> int:
         ) from None
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
-    return value
-
-
 def add_worker_parser(sub: Any) -> None:
     """Add the ``worker`` subcommand to the ``lanecore`` parser's subparsers."""
     worker = sub.add_parser(
@@ -65,7 +46,7 @@ def add_worker_parser(sub: Any) -> None:
     worker.add_argument("--app", required=True, metavar="MODULE:ATTR", help="handlers and lanes")
     worker.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=count(1),
         default=32,
         metavar="N",
         help="commands each process runs at once (default 32)",
@@ -79,14 +60,14 @@ def add_worker_parser(sub: Any) -> None:
     )
     worker.add_argument(
         "--lease",
-        type=_seconds,
+        type=seconds,
         default=30.0,
         metavar="SECONDS",
         help="lease of a claimed command without heartbeat (default 30)",
     )
     worker.add_argument(
         "--drain-timeout",
-        type=_seconds,
+        type=seconds,
         default=60.0,
         metavar="SECONDS",
         help="on SIGTERM, how long to wait for running commands (default 60)",
