@@ -308,3 +308,126 @@ def test_events_are_cluster_wide(server: RedisServer, ns: str) -> None:
             stream.close()
 
     run(main())
+
+
+LANE_EVENTS = ["queue.lane.pressure", "queue.lane.idle"]
+
+
+def pressure_lanes(threshold: int = 3) -> QueueManagerBuilder:
+    return (
+        QueueManagerBuilder()
+        .with_lane("hot", LaneConfig(1, 2).with_pressure_threshold(threshold), 0)
+        .with_lane("calm", LaneConfig(1, 2), 1)
+    )
+
+
+def pressure_manager(url: str, ns: str, threshold: int = 3) -> DistributedManager:
+    backend = RedisBackend(url, ns, lease=1.0, grace=0.2)
+    return pressure_lanes(threshold).with_backend(backend).build()
+
+
+def test_lane_pressure_and_idle_events(server: RedisServer, ns: str) -> None:
+    async def job(payload: Any) -> Any:
+        return payload
+
+    async def main() -> None:
+        client = pressure_manager(server.url, ns)  # submit-only
+        stream = client.subscribe_filtered(LANE_EVENTS)
+        await client.events_ready()
+
+        async def quiet() -> None:
+            event = await stream.recv(timeout=0.3)
+            assert event is None, f"unexpected {event!r}"
+
+        handles = [client.submit("hot", "job", i) for i in range(2)]
+        handles += [client.submit("calm", "job", i) for i in range(5)]  # no threshold: silent
+        await asyncio.gather(*(h.persisted() for h in handles))
+        await quiet()  # 2 pending in 'hot': below its threshold of 3
+
+        handles.append(client.submit("hot", "job", 2))
+        await handles[-1].persisted()
+        event = await stream.recv(timeout=5)
+        assert event is not None
+        assert (event.key, event.payload) == ("queue.lane.pressure", {"lane_id": "hot"})
+
+        # only the first crossing is reported, also when cancels keep it above the threshold
+        extra = [client.submit("hot", "job", i) for i in range(3, 6)]
+        await asyncio.gather(*(h.persisted() for h in extra))
+        assert await client.cancel(extra[0].command_id)
+        await quiet()
+        handles += extra[1:]
+
+        worker = pressure_manager(server.url, ns)
+        worker.register("job", job)
+        async with worker:
+            await asyncio.gather(*handles)
+            event = await stream.recv(timeout=5)
+            assert event is not None
+            assert (event.key, event.payload) == ("queue.lane.idle", {"lane_id": "hot"})
+            await quiet()
+
+            # a new crossing is reported again; cancelling the lane empty reports idle
+            await worker.pause_lane("hot")
+            again = [client.submit("hot", "job", i) for i in range(3)]
+            await asyncio.gather(*(h.persisted() for h in again))
+            event = await stream.recv(timeout=5)
+            assert event is not None and event.key == "queue.lane.pressure"
+            for handle in again:
+                assert await client.cancel(handle.command_id)
+            event = await stream.recv(timeout=5)
+            assert event is not None
+            assert (event.key, event.payload) == ("queue.lane.idle", {"lane_id": "hot"})
+            await quiet()
+            await worker.resume_lane("hot")
+        stream.close()
+        await client.close()
+
+    run(main())
+
+
+def test_pressure_threshold_is_part_of_the_stored_config(server: RedisServer, ns: str) -> None:
+    async def main() -> None:
+        first = pressure_manager(server.url, ns, threshold=3)
+        await first.start()
+        other = pressure_manager(server.url, ns, threshold=4)
+        with pytest.raises(LaneConfigMismatch, match="pressure_threshold stored=3 here=4"):
+            await other.start()
+        await other.close()
+        await first.close()
+
+    run(main())
+
+
+def test_equal_priority_lanes_take_turns(server: RedisServer, ns: str) -> None:
+    def build() -> DistributedManager:
+        return (
+            QueueManagerBuilder()
+            .with_lane("a", LaneConfig(1, 1), 2)
+            .with_lane("b", LaneConfig(1, 1), 2)
+            .with_lane("later", LaneConfig(1, 1), 3)
+            .with_backend(RedisBackend(server.url, ns, lease=1.0, grace=0.2, concurrency=1))
+            .build()
+        )
+
+    async def main() -> None:
+        client = build()  # submit-only: everything is queued before a worker starts
+        handles = [client.submit("a", "job", f"a{i}") for i in range(4)]
+        handles += [client.submit("b", "job", f"b{i}") for i in range(4)]
+        handles += [client.submit("later", "job", f"later{i}") for i in range(2)]
+        await asyncio.gather(*(h.persisted() for h in handles))
+
+        order: list[str] = []
+
+        async def job(payload: Any) -> Any:
+            order.append(payload)
+            return payload
+
+        worker = build()
+        worker.register("job", job)
+        async with worker:
+            await asyncio.gather(*handles)
+        # one slot: lanes of one level alternate, the lower level runs after both are empty
+        assert order == ["a0", "b0", "a1", "b1", "a2", "b2", "a3", "b3", "later0", "later1"]
+        await client.close()
+
+    run(main())

@@ -182,3 +182,34 @@ def test_fencing_tokens_and_reaper(server: RedisServer) -> None:
         await manager.close()
 
     run(main())
+
+
+def test_equal_priority_lanes_round_robin_within_and_across_steps(server: RedisServer) -> None:
+    async def main() -> None:
+        manager = build(
+            server.url,
+            QueueManagerBuilder()
+            .with_lane("a", LaneConfig(1, 10), 1)
+            .with_lane("b", LaneConfig(1, 10), 1)
+            .with_lane("c", LaneConfig(1, 10), 1)
+            .with_lane("top", LaneConfig(1, 10), 0),
+        )
+        await manager.start(worker=False)
+        for lane in ("a", "b", "c"):
+            for i in range(3):
+                manager.submit(lane, "x", i)
+        manager.submit("top", "x", 0)
+        manager.submit("top", "x", 1)
+        await manager._submitter.wait_sent()
+        claimer = Claimer(manager)
+        # strict priority first; within level 1 each claim sends its lane behind the others
+        _, _, got = await claimer.step(4)
+        assert [lane for *_, lane in got] == ["top", "top", "a", "b"]
+        # the rotation is kept in Redis: 'c' (not served yet) goes before 'a' and 'b'
+        _, _, got = await claimer.step(3)
+        assert [lane for *_, lane in got] == ["c", "a", "b"]
+        _, _, got = await claimer.step(10)
+        assert [lane for *_, lane in got] == ["c", "a", "b", "c"]
+        await manager.close()
+
+    run(main())

@@ -1,6 +1,6 @@
 """Lane configs as stored in Redis: a canonical JSON per lane (to detect managers that
-disagree) and the runtime fields the claim script reads (priority, bounds, token bucket,
-deadline boost)."""
+disagree) and the runtime fields the scripts read (priority, bounds, token bucket, deadline
+boost, pressure threshold)."""
 
 from __future__ import annotations
 
@@ -88,8 +88,8 @@ def describe_difference(lane_id: str, stored: str, mine: str) -> str:
 
 
 def runtime_args(lane_id: str, config: LaneConfig, priority: int) -> list[Any]:
-    """The 9 per-lane fields of config.lua: id, JSON, priority, min, max, tokens per ms,
-    bucket capacity, boost deadline ms, boost steps."""
+    """The 10 per-lane fields of config.lua: id, JSON, priority, min, max, tokens per ms,
+    bucket capacity, boost deadline ms, boost steps, pressure threshold (0: none)."""
     rate = config.rate_limit
     per_ms, capacity = 0.0, 0
     if rate is not None and not rate.is_unlimited:
@@ -110,6 +110,7 @@ def runtime_args(lane_id: str, config: LaneConfig, priority: int) -> list[Any]:
         capacity,
         repr(deadline_ms),
         steps,
+        config.pressure_threshold or 0,
     ]
 
 

@@ -25,6 +25,34 @@ local function emit(key, payload, now)
   end
 end
 
+-- SPEC §6 lane pressure, as the local manager's _lane_changed: call after a lane's pending
+-- count changed. A lane whose count reaches its threshold (lane hash 'pt', 0: none) sets its
+-- flag 'prs' and emits queue.lane.pressure (once per crossing); when the count is back to 0
+-- with the flag set, the flag is cleared and queue.lane.idle emitted. The flag is kept even
+-- while nobody subscribes, so a later subscriber does not see a spurious first crossing.
+-- Per-lane state is read once per script run and cached here.
+local PRESSURE = {}
+local function pressure(lane, pending, now)
+  local s = PRESSURE[lane]
+  if not s then
+    local f = redis.call('HMGET', lane_key(lane), 'pt', 'prs')
+    s = {threshold = tonumber(f[1]) or 0, on = f[2] == '1'}
+    PRESSURE[lane] = s
+  end
+  if s.threshold <= 0 then return end
+  if s.on then
+    if pending == 0 then
+      s.on = false
+      redis.call('HDEL', lane_key(lane), 'prs')
+      emit('queue.lane.idle', {lane_id = lane}, now)
+    end
+  elseif pending >= s.threshold then
+    s.on = true
+    redis.call('HSET', lane_key(lane), 'prs', '1')
+    emit('queue.lane.pressure', {lane_id = lane}, now)
+  end
+end
+
 local function count(lane, name, n)
   redis.call('HINCRBY', K_METRICS, lane .. '|' .. name, n or 1)
 end

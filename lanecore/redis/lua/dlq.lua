@@ -18,7 +18,7 @@ if action == 'retry' then
   redis.call('HDEL', K_DEAD, id)
   redis.call('HSET', ck, 's', 'p', 'a', 0, 'st', 0, 'k', '0', 'r', ARGV[4], 'at', now_ms())
   redis.call('HDEL', ck, 'err')
-  redis.call('RPUSH', queue_key(lane), id)
+  pressure(lane, redis.call('RPUSH', queue_key(lane), id), now_ms())
   wake()
   return 1
 elseif action == 'remove' then

@@ -24,7 +24,7 @@ for _, id in ipairs(expired) do
       dead_letter(id, lane, rec[3], tonumber(rec[4]), err, text, rec[5], now)
     else
       redis.call('HSET', ck, 's', 'p')
-      redis.call('LPUSH', queue_key(lane), id)
+      pressure(lane, redis.call('LPUSH', queue_key(lane), id), now)
       requeued = true
     end
   end

@@ -6,14 +6,20 @@
 -- An ack whose token is not the command's current one (a zombie worker whose lease expired)
 -- changes nothing and is counted in K_INFO 'zombie_acks'.
 -- Claim rule (the local core's): lanes ordered by effective priority (base minus deadline
--- boost), then base priority, then id; the first lane with pending work that is not paused,
--- is below its max, has a token (bucket refilled from TIME) and fits the global cap wins.
+-- boost), then round-robin within a level: by when they last had a command claimed (lane
+-- hash 'rr', a sequence number from K_INFO 'rr'; 0: never), least recently served first, so
+-- a lane that just had a command claimed goes behind the other lanes of its level; ties
+-- (lanes never served) by base priority, then lane order. The first lane with pending work
+-- that is not paused, is below its max, has a token (bucket refilled from TIME) and fits the
+-- global cap wins.
 -- Under a global cap every lane with pending work reserves max(0, min - active) slots; while
 -- free slots <= the total reserve only lanes under their min may dispatch.
 -- Returns {wait_ms, more, rejected, then 7 fields per claimed command:
 --   id, token, type, payload, attempt, lane, submitted_at_ms}.
 -- wait_ms (-1: nothing known) is when the next token or delayed retry is due; more = 1 when
 -- claimable work was left behind (a wake-up was pushed for other workers).
+-- Pending counts change here (due retries re-enter, claims leave), so lanes with a pressure
+-- threshold emit queue.lane.pressure / queue.lane.idle as in submit.lua.
 local worker, lease, limit, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local now = now_ms()
 local rejected = 0
@@ -63,7 +69,7 @@ for _, id in ipairs(due) do
   local lane = redis.call('HGET', cmd_key(id), 'l')
   if lane then
     redis.call('HSET', cmd_key(id), 's', 'p')
-    redis.call('RPUSH', queue_key(lane), id)
+    pressure(lane, redis.call('RPUSH', queue_key(lane), id), now)
   end
 end
 
@@ -72,11 +78,12 @@ local names = redis.call('ZRANGE', K_LANES, 0, -1)
 local lanes = {}
 for index, name in ipairs(names) do
   local f = redis.call('HMGET', lane_key(name), 'pr', 'min', 'max', 'act', 'rate', 'cap', 'tok',
-    'ts', 'pause', 'bd', 'bs')
+    'ts', 'pause', 'bd', 'bs', 'rr')
   local L = {id = name, index = index, pr = tonumber(f[1]) or 0, min = tonumber(f[2]) or 1,
     max = tonumber(f[3]) or 1, act = tonumber(f[4]) or 0, rate = tonumber(f[5]) or 0,
     cap = tonumber(f[6]) or 0, tok = tonumber(f[7]) or 0, ts = tonumber(f[8]) or now,
-    pause = f[9] == '1', pend = redis.call('LLEN', queue_key(name)), claimed = 0}
+    pause = f[9] == '1', rr = tonumber(f[12]) or 0,
+    pend = redis.call('LLEN', queue_key(name)), claimed = 0}
   L.eff = L.pr
   local deadline = tonumber(f[10]) or 0
   if deadline > 0 and L.pend > 0 then
@@ -99,11 +106,14 @@ for index, name in ipairs(names) do
   end
   lanes[#lanes + 1] = L
 end
-table.sort(lanes, function(a, b)
+local function ahead(a, b)
   if a.eff ~= b.eff then return a.eff < b.eff end
+  if a.rr ~= b.rr then return a.rr < b.rr end
   if a.pr ~= b.pr then return a.pr < b.pr end
   return a.index < b.index
-end)
+end
+table.sort(lanes, ahead)
+local served = tonumber(redis.call('HGET', K_INFO, 'rr') or '0')
 
 local gcap = tonumber(redis.call('HGET', K_INFO, 'gcap') or '0')
 local gact = tonumber(redis.call('HGET', K_INFO, 'act') or '0')
@@ -140,6 +150,7 @@ while true do
   if claimed >= limit then more = 1; break end
   local id = redis.call('LPOP', queue_key(L.id))
   L.pend = L.pend - 1
+  pressure(L.id, L.pend, now)
   local ck = cmd_key(id)
   local rec = redis.call('HMGET', ck, 't', 'p', 'a', 'at', 's')
   if rec[5] == 'p' then
@@ -152,6 +163,10 @@ while true do
     gact = gact + 1
     if L.rate > 0 then L.tok = L.tok - 1 end
     claimed = claimed + 1
+    -- round-robin: the lane just served goes behind the other lanes of its level
+    served = served + 1
+    L.rr = served
+    table.sort(lanes, ahead)
     local n = #out
     out[n + 1] = id; out[n + 2] = token; out[n + 3] = rec[1]; out[n + 4] = rec[2]
     out[n + 5] = attempt; out[n + 6] = L.id; out[n + 7] = rec[4]
@@ -160,10 +175,16 @@ while true do
 end
 
 for _, L in ipairs(lanes) do
-  if L.claimed > 0 then redis.call('HINCRBY', lane_key(L.id), 'act', L.claimed) end
+  if L.claimed > 0 then
+    redis.call('HINCRBY', lane_key(L.id), 'act', L.claimed)
+    redis.call('HSET', lane_key(L.id), 'rr', L.rr)
+  end
   if L.rate > 0 then redis.call('HSET', lane_key(L.id), 'tok', L.tok, 'ts', L.ts) end
 end
-if claimed > 0 then redis.call('HINCRBY', K_INFO, 'act', claimed) end
+if claimed > 0 then
+  redis.call('HINCRBY', K_INFO, 'act', claimed)
+  redis.call('HSET', K_INFO, 'rr', served)
+end
 
 local head = redis.call('ZRANGE', K_DELAYED, 0, 0, 'WITHSCORES')
 if head[2] then note_wait(math.max(1, tonumber(head[2]) - now)) end

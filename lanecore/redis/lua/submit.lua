@@ -1,6 +1,7 @@
 -- submit: ARGV[2] = reply channel, ARGV[3] = n, then n x (id, lane, type, payload JSON).
 -- A new id is queued at the back of its lane; an existing id is never queued twice: the
 -- caller gets its state ('p' in flight, 'ok'/'err' with the stored outcome, 'x' cancelled).
+-- A lane whose pending count reaches its pressure threshold emits queue.lane.pressure.
 -- Returns 2 entries per command: status ('new', 'p', 'ok', 'err', 'x', 'nolane'), value.
 local channel = ARGV[2]
 local now = now_ms()
@@ -33,9 +34,10 @@ for _ = 1, tonumber(ARGV[3]) do
   else
     redis.call('HSET', ck, 't', ctype, 'l', lane, 'p', payload, 'a', 0, 's', 'p', 'r', channel,
       'at', now, 'st', 0, 'k', '0')
-    redis.call('RPUSH', queue_key(lane), id)
+    local pending = redis.call('RPUSH', queue_key(lane), id)
     count(lane, 'lane.commands.submitted')
     emit('queue.command.submitted', {lane_id = lane, command_id = id}, now)
+    pressure(lane, pending, now)
     queued = true
     out[#out + 1] = 'new'; out[#out + 1] = ''
   end
