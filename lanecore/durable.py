@@ -80,22 +80,13 @@ def _check_async_handler(command_type: str, handler: Any, run_in_executor: bool)
     return in_executor
 
 
-class Durability:
-    """The registry of one manager and, when it has one, its storage."""
+class HandlerRegistry:
+    """Command type -> ``async def handler(payload)``: what runs a named command, locally or
+    in a Redis worker."""
 
-    def __init__(self, manager: QueueManager, storage: Storage | None) -> None:
-        self._manager = manager
-        self.storage = storage
-        self._batch = None if storage is None else WriteBatch(storage)
-        # SqliteStorage/MemoryStorage: raise StorageError at submit once the storage is closed
-        self._check_open: Callable[[], None] | None = getattr(storage, "check_open", None)
+    def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
-        self._id_prefix = uuid.uuid4().hex[:12]
-        self._next = 0
-        self.kept: set[Any] = set()  # ids of commands cancelled by close(): they stay stored
-        self.recovered: list[CommandHandle] = []
 
-    # ------------------------------------------------------------------ registry
     def register(
         self,
         command_type: str,
@@ -104,6 +95,8 @@ class Durability:
         run_in_executor: bool = False,
         replace: bool = False,
     ) -> None:
+        """Add ``handler`` for ``command_type`` (ValueError if one is there, unless
+        ``replace``; a sync handler only with ``run_in_executor``)."""
         if not isinstance(command_type, str) or not command_type:
             raise TypeError(f"command_type must be a non-empty str, got {command_type!r}")
         if command_type in self._handlers and not replace:
@@ -113,6 +106,7 @@ class Durability:
         self._handlers[command_type] = _check_async_handler(command_type, handler, run_in_executor)
 
     def handler(self, command_type: str) -> Handler:
+        """The handler of ``command_type``; UnknownCommandType naming the registered ones."""
         try:
             return self._handlers[command_type]
         except KeyError:
@@ -124,6 +118,22 @@ class Durability:
     @property
     def command_types(self) -> list[str]:
         return sorted(self._handlers)
+
+
+class Durability(HandlerRegistry):
+    """The registry of one manager and, when it has one, its storage."""
+
+    def __init__(self, manager: QueueManager, storage: Storage | None) -> None:
+        super().__init__()
+        self._manager = manager
+        self.storage = storage
+        self._batch = None if storage is None else WriteBatch(storage)
+        # SqliteStorage/MemoryStorage: raise StorageError at submit once the storage is closed
+        self._check_open: Callable[[], None] | None = getattr(storage, "check_open", None)
+        self._id_prefix = uuid.uuid4().hex[:12]
+        self._next = 0
+        self.kept: set[Any] = set()  # ids of commands cancelled by close(): they stay stored
+        self.recovered: list[CommandHandle] = []
 
     # ------------------------------------------------------------------ submitting
     def named(self, command_type: str, payload: Any, command_id: Any) -> tuple[NamedCommand, str]:

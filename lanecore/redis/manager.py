@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from lanecore._durations import Duration, to_seconds
 from lanecore.config import LaneConfig
-from lanecore.durable import Handler, UnknownCommandType, _check_async_handler
+from lanecore.durable import HandlerRegistry
 from lanecore.errors import LaneNotFound, ShutdownInProgress
 from lanecore.events import SHUTDOWN_STARTED, EventFilter, EventHub, EventStream
 from lanecore.redis import lanes as lane_codec
@@ -65,7 +65,7 @@ class DistributedManager:
         self._global = global_concurrency
         self._dlq_size = dlq_size
         self._overwrite = overwrite_lanes
-        self._handlers: dict[str, Handler] = {}
+        self._registry = HandlerRegistry()
         self._hub = EventHub(event_buffer)
         self._events = EventReader(backend, self._hub)
         self._submitter = Submitter(backend, self._connected_void)
@@ -90,26 +90,13 @@ class DistributedManager:
         """Run ``async def handler(payload)`` for commands of ``command_type`` claimed by this
         process (every worker of a namespace should register the same types: a worker that
         claims a type it does not know fails that attempt with UnknownCommandType)."""
-        if not isinstance(command_type, str) or not command_type:
-            raise TypeError(f"command_type must be a non-empty str, got {command_type!r}")
-        if command_type in self._handlers and not replace:
-            raise ValueError(
-                f"a handler for {command_type!r} is already registered (pass replace=True)"
-            )
-        self._handlers[command_type] = _check_async_handler(command_type, handler, run_in_executor)
+        self._registry.register(
+            command_type, handler, run_in_executor=run_in_executor, replace=replace
+        )
 
     @property
     def command_types(self) -> list[str]:
-        return sorted(self._handlers)
-
-    def _handler(self, command_type: str) -> Handler:
-        try:
-            return self._handlers[command_type]
-        except KeyError:
-            known = ", ".join(map(repr, sorted(self._handlers))) or "none"
-            raise UnknownCommandType(
-                f"no handler registered for command type {command_type!r} (registered: {known})"
-            ) from None
+        return self._registry.command_types
 
     async def _lane_config(self, lane_id: str) -> LaneConfig:
         """This manager's config of a lane, or the stored one for lanes another app added."""
@@ -188,11 +175,11 @@ class DistributedManager:
         ``worker=True`` — the default when handlers are registered — also claim and run
         commands. Raises LaneConfigMismatch, or ConnectionError when Redis is unreachable."""
         await self._connected()
-        run_worker = bool(self._handlers) if worker is None else worker
+        run_worker = bool(self._registry.command_types) if worker is None else worker
         if run_worker and self._worker is None:
-            if not self._handlers:
+            if not self._registry.command_types:
                 raise ValueError("start(worker=True) needs at least one registered handler")
-            self._worker = Worker(self.backend, self._handler, self._lane_config)
+            self._worker = Worker(self.backend, self._registry.handler, self._lane_config)
             self._worker.start()
             if self._shutdown:
                 self._worker.stop_claiming()
