@@ -15,7 +15,6 @@ removals and shut down). The figure is commands per second over the whole round,
 from __future__ import annotations
 
 import asyncio
-import gc
 import statistics
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 from benchmarks.config import scaled
+from benchmarks.harness import fresh_heap
 from lanecore import LaneConfig, QueueManagerBuilder, _impl
 from lanecore.storage import SqliteStorage
 
@@ -64,11 +64,6 @@ async def durable_round(path: Path, commands: int, core: str) -> float:
     return seconds
 
 
-def _collect() -> None:
-    """Before every round (not timed): collect the previous round's garbage."""
-    gc.collect()
-
-
 def loop_factory(loop: str) -> Any:
     if loop == "uvloop":
         uvloop = pytest.importorskip("uvloop")
@@ -87,7 +82,7 @@ def test_durable_named_commands(benchmark: Any, tmp_path: Path, core: str, loop:
             seconds.append(runner.run(durable_round(path, COMMANDS, core)))
 
     benchmark.group = "durable named commands (SqliteStorage)"
-    benchmark.pedantic(one_round, setup=_collect, rounds=ROUNDS, iterations=1)
+    benchmark.pedantic(one_round, setup=fresh_heap, rounds=ROUNDS, iterations=1)
     rates = [COMMANDS / s for s in seconds]
     benchmark.extra_info.update(
         commands=COMMANDS,
