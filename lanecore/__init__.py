@@ -8,12 +8,30 @@ from lanecore.boost import PriorityBoostConfig
 from lanecore.builder import QueueManagerBuilder
 from lanecore.commands import Command
 from lanecore.config import DEFAULT_LANES, LaneConfig
+from lanecore.distributed import (
+    CommandEnvelope,
+    CommandResult,
+    DistributedQueue,
+    LocalDistributedQueue,
+    WorkerId,
+    WorkerPool,
+    manager_executor,
+)
 from lanecore.dlq import DeadLetter, DeadLetterQueue
 from lanecore.durable import NamedCommand, NotPersisted, UnknownCommandType
 from lanecore.errors import CommandTimeout, LaneError, LaneNotFound, ShutdownInProgress
 from lanecore.events import EVENT_KEYS, EventStream, LaneEvent
 from lanecore.handle import CommandHandle
 from lanecore.manager import QueueManager
+from lanecore.partition import (
+    CustomPartitioner,
+    HashPartitioner,
+    PartitionConfig,
+    Partitioner,
+    PartitionId,
+    PartitionStrategy,
+    RoundRobinPartitioner,
+)
 from lanecore.ratelimit import RateLimitConfig
 from lanecore.retry import RetryPolicy
 from lanecore.stats import LaneStatus, QueueStats
@@ -25,25 +43,39 @@ __all__ = [
     "EVENT_KEYS",
     "IMPLEMENTATION",
     "Command",
+    "CommandEnvelope",
     "CommandHandle",
+    "CommandResult",
     "CommandTimeout",
+    "CustomPartitioner",
     "DeadLetter",
     "DeadLetterQueue",
+    "DistributedQueue",
     "EventStream",
+    "HashPartitioner",
     "LaneConfig",
     "LaneError",
     "LaneEvent",
     "LaneNotFound",
     "LaneStatus",
+    "LocalDistributedQueue",
     "NamedCommand",
     "NotPersisted",
+    "PartitionConfig",
+    "PartitionId",
+    "PartitionStrategy",
+    "Partitioner",
     "PriorityBoostConfig",
     "QueueManager",
     "QueueManagerBuilder",
     "QueueStats",
     "RateLimitConfig",
     "RetryPolicy",
+    "RoundRobinPartitioner",
     "ShutdownInProgress",
     "UnknownCommandType",
+    "WorkerId",
+    "WorkerPool",
     "__version__",
+    "manager_executor",
 ]
