@@ -56,6 +56,10 @@ class NamedCommand:
     async def execute(self) -> Any:
         return await self._handler(self.payload)
 
+    def __call__(self) -> Awaitable[Any]:
+        """What the runner calls (the command is its own runner: no bound method to make)."""
+        return self._handler(self.payload)
+
     def __repr__(self) -> str:
         return f"NamedCommand({self.command_type!r}, {self.payload!r})"
 
@@ -130,6 +134,7 @@ class Durability(HandlerRegistry):
         self._batch = None if storage is None else WriteBatch(storage)
         # SqliteStorage/MemoryStorage: raise StorageError at submit once the storage is closed
         self._check_open: Callable[[], None] | None = getattr(storage, "check_open", None)
+        self._on_finished = self._finished  # one bound method for every handle, not one each
         self._id_prefix = uuid.uuid4().hex[:12]
         self._next = 0
         self.kept: set[Any] = set()  # ids of commands cancelled by close(): they stay stored
@@ -169,7 +174,7 @@ class Durability(HandlerRegistry):
 
     def track(self, handle: CommandHandle, persisted: Awaitable[None]) -> None:
         handle._persisted = persisted
-        handle.add_done_callback(self._finished)
+        handle.add_done_callback(self._on_finished)
 
     def _finished(self, handle: CommandHandle) -> None:
         """A stored command resolved: forget it, unless the manager is closing (it runs again

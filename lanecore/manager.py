@@ -386,7 +386,7 @@ class QueueManager:
         if persisted is None and self._durable.storage is not None:
             persisted = self._durable.save(ls.lane_id, command, command_id)
         handle: CommandHandle = self._dispatch.submit(
-            ls, command, command.execute, seconds, command_id
+            ls, command, command, seconds, command_id
         )
         handle._failures = failures
         if persisted is not None:
