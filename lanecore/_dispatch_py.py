@@ -42,7 +42,6 @@ class Dispatcher:
         self.rings: list[Any] = manager._events.rings
         self.filtered: list[Any] = manager._events.filtered
         self.emit_filtered = manager._events.emit_filtered
-        self._emit = manager._events.emit_command  # the compiled core pushes into rings itself
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started = False
         self.closed = False
@@ -87,6 +86,14 @@ class Dispatcher:
         handle._ticket = self.table.push(ls.index, handle)
         self.inflight[command_id] = handle
         return handle
+
+    def _emit(self, kind: int, handle: CommandHandle) -> None:
+        """Record command event ``kind``: straight into the unfiltered streams' rings, and
+        through the hub for filtered streams."""
+        for ring in self.rings:
+            ring.push_command(kind, handle)
+        if self.filtered:
+            self.emit_filtered(kind, handle)
 
     def submit(
         self, ls: _Lane, command: Any, run: Runner, timeout: float | None, command_id: Any

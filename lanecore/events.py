@@ -289,13 +289,6 @@ class EventHub:
         for stream in self.streams:
             stream._offer(event)
 
-    def emit_command(self, kind: int, handle: Any) -> None:
-        """Command event ``kind`` (see COMMAND_EVENT_KEYS) of ``handle``, to every stream."""
-        for ring in self.rings:
-            ring.push_command(kind, handle)
-        for stream in self.filtered:
-            stream._offer_command(kind, handle)
-
     def emit_filtered(self, kind: int, handle: Any) -> None:
         """Command event ``kind`` of ``handle``, to the filtered streams only."""
         for stream in self.filtered:
