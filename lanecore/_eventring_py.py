@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import Any
+
+from lanecore.storage.memory import Completed as Ready  # an awaitable that is already done
 
 _READY = -1  # the kind of a ready event object
 
@@ -70,7 +72,7 @@ class EventRing:
         event.timestamp = timestamp
         return event
 
-    def next_ready(self) -> Ready | None:
+    def next_ready(self) -> Ready[Any] | None:
         """An awaitable of the oldest event when one is buffered (for ``__anext__``), else
         None."""
         if not self._buffer:
@@ -95,16 +97,3 @@ class EventRing:
     def dropped(self) -> int:
         """Events lost because the ring was full."""
         return self.offered - self.taken - len(self._buffer)
-
-
-class Ready:
-    """An awaitable that is already done: awaiting it returns ``value`` at once."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        yield from ()
-        return self.value
