@@ -385,9 +385,7 @@ class QueueManager:
             self._bind_loop()
         if persisted is None and self._durable.storage is not None:
             persisted = self._durable.save(ls.lane_id, command, command_id)
-        handle: CommandHandle = self._dispatch.submit(
-            ls, command, command, seconds, command_id
-        )
+        handle: CommandHandle = self._dispatch.submit(ls, command, command, seconds, command_id)
         handle._failures = failures
         if persisted is not None:
             self._durable.track(handle, persisted)

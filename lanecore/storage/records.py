@@ -53,6 +53,22 @@ NO_PAYLOAD: Final = _NoPayload.NO_PAYLOAD
 real JSON payload (``null``), so it cannot mean "absent"."""
 
 
+def _plainly_valid(command_id: object, command_type: object, lane_id: object, at: object) -> bool:
+    """The common, obviously valid fields (non-empty ASCII id, ASCII type and lane, a finite
+    float time): a handful of type checks instead of the full ones."""
+    return (
+        type(command_id) is str
+        and bool(command_id)
+        and command_id.isascii()
+        and type(command_type) is str
+        and command_type.isascii()
+        and type(lane_id) is str
+        and lane_id.isascii()
+        and type(at) is float
+        and math.isfinite(at)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class StoredCommand:
     """An unfinished command as persisted: enough to re-submit it through a registered handler.
@@ -68,7 +84,7 @@ class StoredCommand:
     retry_count: int = 0
     created_at: float = field(default_factory=time.time)
     last_attempt_at: float | None = None
-    # the payload's JSON text when encoded at creation (see ``encoded``), so it is encoded once
+    # the payload's JSON text when encoded at creation (see ``pre_encoded``): encoded once
     payload_json: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -84,16 +100,7 @@ class StoredCommand:
         """A new command (retry_count 0) whose payload was already encoded: ``payload_json``
         must be ``encode_payload(command_id, payload)``; it is stored as is. The submit path
         makes one per named command, so ASCII text skips ``__post_init__``'s checks."""
-        if not (
-            type(command_id) is str
-            and command_id
-            and command_id.isascii()
-            and type(command_type) is str
-            and command_type.isascii()
-            and type(lane_id) is str
-            and lane_id.isascii()
-            and type(created_at) is float
-        ):
+        if not _plainly_valid(command_id, command_type, lane_id, created_at):
             command = cls(command_id, command_type, lane_id, payload, 0, created_at)
             object.__setattr__(command, "payload_json", payload_json)
             return command
@@ -111,17 +118,9 @@ class StoredCommand:
     def __post_init__(self) -> None:
         # fast path: the common, obviously valid record costs a handful of type checks
         if (
-            type(self.command_id) is str
-            and self.command_id
-            and self.command_id.isascii()
-            and type(self.command_type) is str
-            and self.command_type.isascii()
-            and type(self.lane_id) is str
-            and self.lane_id.isascii()
+            _plainly_valid(self.command_id, self.command_type, self.lane_id, self.created_at)
             and type(self.retry_count) is int
             and 0 <= self.retry_count <= MAX_INT64
-            and type(self.created_at) is float
-            and math.isfinite(self.created_at)
             and self.last_attempt_at is None
         ):
             return
