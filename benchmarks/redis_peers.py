@@ -405,6 +405,22 @@ async def _wait_all(
             raise TimeoutError(f"only {got} of {len(seqs)} jobs completed within {timeout:.0f} s")
 
 
+async def _finish(
+    completions: Completions,
+    seqs: range,
+    enqueued: list[float],
+    started: float,
+    timeout: float,
+    alive: Callable[[], bool],
+) -> tuple[float, list[float]]:
+    """Wait for every job of ``seqs``; (seconds since ``started``, latencies in ms)."""
+    await _wait_all(completions, seqs, timeout, alive)
+    done = completions.done
+    finished = [done[s] for s in seqs]
+    latencies = [(f - e) * 1000.0 for f, e in zip(finished, enqueued, strict=True)]
+    return max(finished) - started, latencies
+
+
 async def burst(
     producer: Producer,
     completions: Completions,
@@ -423,11 +439,7 @@ async def burst(
         at = monotonic()
         await producer.enqueue_batch(chunk)
         enqueued.extend([at] * len(chunk))
-    await _wait_all(completions, seqs, timeout, alive)
-    done = completions.done
-    finished = [done[s] for s in seqs]
-    latencies = [(f - e) * 1000.0 for f, e in zip(finished, enqueued, strict=True)]
-    return max(finished) - started, latencies
+    return await _finish(completions, seqs, enqueued, started, timeout, alive)
 
 
 async def paced(
@@ -449,11 +461,7 @@ async def paced(
             await asyncio.sleep(delay)
         enqueued.append(monotonic())
         await producer.enqueue_one(seq)
-    await _wait_all(completions, seqs, timeout, alive)
-    done = completions.done
-    finished = [done[s] for s in seqs]
-    latencies = [(f - e) * 1000.0 for f, e in zip(finished, enqueued, strict=True)]
-    return max(finished) - started, latencies
+    return await _finish(completions, seqs, enqueued, started, timeout, alive)
 
 
 @dataclass
