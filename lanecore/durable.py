@@ -54,7 +54,7 @@ class NamedCommand:
         self._handler = handler
 
     async def execute(self) -> Any:
-        return await self._handler(self.payload)
+        return await self()
 
     def __call__(self) -> Awaitable[Any]:
         """What the runner calls (the command is its own runner: no bound method to make)."""
