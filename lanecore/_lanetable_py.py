@@ -15,22 +15,43 @@ from collections.abc import Callable
 from lanecore._tokenbucket_py import TokenBucket
 
 PRIORITY_LEVELS = 256
+UNTRACKS_PENDING = False
+"""Python code cannot untrack objects: the twin keeps every pending item tracked."""
+_TPFLAGS_HAVE_GC = 1 << 14
 
 
 def _lowest_bit(bits: int) -> int:
     return (bits & -bits).bit_length() - 1
 
 
+def _check_untracked_type(untracked_type: object) -> None:
+    if untracked_type is None:
+        return
+    if not isinstance(untracked_type, type):
+        raise TypeError(f"untracked_type must be a type or None, got {untracked_type!r}")
+    if not untracked_type.__flags__ & _TPFLAGS_HAVE_GC:
+        raise TypeError(
+            f"untracked_type must be a type the cyclic GC tracks, got {untracked_type!r}"
+        )
+
+
 class LaneTable:
     """Lanes, their pending commands and the dispatch index; no asyncio, no clock of its own."""
 
-    def __init__(self, global_limit: int = 0, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        global_limit: int = 0,
+        clock: Callable[[], float] | None = None,
+        untracked_type: type | None = None,
+    ) -> None:
         if isinstance(global_limit, bool) or not isinstance(global_limit, int):
             raise TypeError(f"global_limit must be an int, got {global_limit!r}")
         if global_limit < 0:
             raise ValueError(f"global_limit must be >= 0 (0 = no limit), got {global_limit}")
+        _check_untracked_type(untracked_type)
         self._global_limit = global_limit
         self._clock = clock
+        self._untracked_type = untracked_type
         self._total_active = 0
         self._total_pending = 0
         self._reserve = 0  # slots held for lanes still under their min_concurrency
@@ -363,6 +384,11 @@ class LaneTable:
     @property
     def global_limit(self) -> int:
         return self._global_limit
+
+    @property
+    def untracked_type(self) -> type | None:
+        """As given; only the compiled table acts on it (Python code cannot untrack objects)."""
+        return self._untracked_type
 
     @property
     def reserved_slots(self) -> int:

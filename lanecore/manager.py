@@ -101,7 +101,8 @@ class QueueManager:
             raise ValueError("a QueueManager needs at least one lane")
         core = _impl.get_core(implementation)
         self.implementation: str = core.name
-        self._table = core.LaneTable(global_concurrency)
+        # pending handles stay out of the young GC generations (compiled core; see _lanetable)
+        self._table = core.LaneTable(global_concurrency, untracked_type=CommandHandle)
         self._lanes: dict[str, _Lane] = {}
         min_total = 0
         for lane_id, config, priority in lanes:

@@ -49,6 +49,8 @@ cdef class LaneTable:
     cdef long long _limit             # global limit, saturated at LLONG_MAX (0 = none)
     cdef object _global_limit         # the global limit as given
     cdef object _clock                # None: the C monotonic clock
+    cdef object _untracked_type       # pending items of this exact type are GC-untracked
+    cdef PyObject* _untracked         # the same (borrowed), or NULL when none or not supported
     cdef Py_ssize_t _total_active
     cdef Py_ssize_t _total_pending
     cdef long long _reserve           # slots held for lanes still under their min_concurrency
@@ -88,3 +90,5 @@ cdef class LaneTable:
     cdef void _reset(self) noexcept
     @cython.final
     cdef void _release(self) noexcept
+    @cython.final
+    cdef void _track_pending(self) noexcept

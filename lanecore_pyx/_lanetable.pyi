@@ -3,11 +3,19 @@
 from collections.abc import Callable
 
 PRIORITY_LEVELS: int
+UNTRACKS_PENDING: bool
 
 class LaneTable:
     """Lanes, their pending commands and the dispatch index; no asyncio, no clock of its own."""
 
-    def __init__(self, global_limit: int = 0, clock: Callable[[], float] | None = None) -> None: ...
+    def __init__(
+        self,
+        global_limit: int = 0,
+        clock: Callable[[], float] | None = None,
+        untracked_type: type | None = None,
+    ) -> None:
+        """Pending items of exactly ``untracked_type`` are kept out of the young GC generations
+        (tracked again when they leave the table, and before every full collection)."""
     # lanes
     def add_lane(
         self,
@@ -62,6 +70,9 @@ class LaneTable:
     def total_active(self) -> int: ...
     @property
     def global_limit(self) -> int: ...
+    @property
+    def untracked_type(self) -> type | None:
+        """Pending items of exactly this type are kept out of the young GC generations."""
     @property
     def reserved_slots(self) -> int:
         """Slots held back for lanes with pending work that run fewer than their minimum."""

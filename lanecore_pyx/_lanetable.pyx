@@ -13,6 +13,16 @@ intrusive circular doubly-linked list of lane indices whose head is the next lan
 The list operations reproduce the twin's ``OrderedDict`` rings exactly: joining appends at the
 tail, a dispatch moves the lane to the tail, leaving unlinks (a leaving head passes the turn to
 its successor).
+
+Pending items of ``untracked_type`` (the manager's command handles) are kept out of the cyclic
+GC's young generations: ``push`` untracks them, every way out of the table (pop, remove,
+take_all, release) tracks them again, and before each full (generation 2) collection a
+``gc.callbacks`` hook tracks every item still pending. A young collection only ever collects
+cycles wholly inside the young generations, so hiding pending items from it changes nothing it
+could collect; a full collection sees every pending item as a tracked object, so every garbage
+cycle through one is still found. A backlog of pending commands then costs the GC nothing until
+a full collection. Free-threaded builds and CPython >= 3.14 (whose automatic collections are
+incremental) keep pending items tracked.
 """
 
 cimport cython
@@ -36,7 +46,12 @@ from lanecore_pyx._tokenbucket cimport (
     clock_now,
 )
 
+import gc
+import weakref
+
 PRIORITY_LEVELS = 256
+UNTRACKS_PENDING = bool(UNTRACK_PENDING)
+"""Whether pending items of ``untracked_type`` are really untracked on this interpreter."""
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
@@ -53,6 +68,29 @@ cdef extern from *:
     static CYTHON_INLINE PyObject* lanecore_steal(PyObject* o) { return o; }
     """
     object lc_steal "lanecore_steal"(PyObject* o)
+
+cdef extern from *:
+    """
+    #if defined(Py_GIL_DISABLED) || PY_VERSION_HEX >= 0x030E0000
+    #define LANECORE_UNTRACK_PENDING 0
+    #else
+    #define LANECORE_UNTRACK_PENDING 1
+    #endif
+    static CYTHON_INLINE int lanecore_type_is_gc(PyObject* t) { return PyType_IS_GC((PyTypeObject*)t); }
+    /* Untrack a tracked item of exactly type t (t NULL: never), and the reverse. */
+    static CYTHON_INLINE void lanecore_gc_hide(PyObject* o, PyObject* t) {
+        if (LANECORE_UNTRACK_PENDING && (PyObject*)Py_TYPE(o) == t && PyObject_GC_IsTracked(o))
+            PyObject_GC_UnTrack(o);
+    }
+    static CYTHON_INLINE void lanecore_gc_show(PyObject* o, PyObject* t) {
+        if (LANECORE_UNTRACK_PENDING && (PyObject*)Py_TYPE(o) == t && !PyObject_GC_IsTracked(o))
+            PyObject_GC_Track(o);
+    }
+    """
+    const bint UNTRACK_PENDING "LANECORE_UNTRACK_PENDING"
+    bint type_is_gc "lanecore_type_is_gc"(PyObject* t) noexcept
+    void gc_hide "lanecore_gc_hide"(PyObject* o, PyObject* t) noexcept
+    void gc_show "lanecore_gc_show"(PyObject* o, PyObject* t) noexcept
 
 # The GC hooks: the ring buffers hold references the generated tp_traverse cannot see.
 ctypedef int (*lc_visitproc)(PyObject*, void*) noexcept
@@ -127,7 +165,7 @@ cdef inline PyObject* ring_pop(lane_t* L) noexcept:
     return item
 
 
-cdef inline void ring_release(lane_t* L) noexcept:
+cdef inline void ring_release(lane_t* L, PyObject* untracked) noexcept:
     """Drop every reference in the buffer and free it (the lane must be detached already)."""
     cdef uint64_t t = L.head
     cdef uint64_t mask = <uint64_t>(L.cap - 1)
@@ -138,6 +176,7 @@ cdef inline void ring_release(lane_t* L) noexcept:
         item = L.buf[t & mask]
         if item != NULL:
             L.buf[t & mask] = NULL
+            gc_show(item, untracked)
             lc_decref(item)
         t += 1
     PyMem_Free(L.buf)
@@ -146,6 +185,18 @@ cdef inline void ring_release(lane_t* L) noexcept:
 
 
 # ---------------------------------------------------------------- argument checks
+cdef int _check_untracked_type(object untracked_type) except -1:
+    if untracked_type is None:
+        return 0
+    if not isinstance(untracked_type, type):
+        raise TypeError(f"untracked_type must be a type or None, got {untracked_type!r}")
+    if not type_is_gc(<PyObject*>untracked_type):
+        raise TypeError(
+            f"untracked_type must be a type the cyclic GC tracks, got {untracked_type!r}"
+        )
+    return 0
+
+
 cdef int _check_priority(object priority) except -1:
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise TypeError(f"priority must be an int, got {priority!r}")
@@ -165,19 +216,27 @@ cdef class LaneTable:
 
     def __cinit__(self):
         self._global_limit = 0
+        self._untracked_type = None
+        self._untracked = NULL
         self._reset()
 
     @cython.critical_section
-    def __init__(self, global_limit=0, clock=None):
+    def __init__(self, global_limit=0, clock=None, untracked_type=None):
         if isinstance(global_limit, bool) or not isinstance(global_limit, int):
             raise TypeError(f"global_limit must be an int, got {global_limit!r}")
         if global_limit < 0:
             raise ValueError(f"global_limit must be >= 0 (0 = no limit), got {global_limit}")
+        _check_untracked_type(untracked_type)
         self._release()  # calling __init__ again starts from an empty table, as in the twin
         self._global_limit = global_limit
         # (the limit is only compared with counts far below LLONG_MAX: saturating changes nothing)
         self._limit = LLONG_MAX if global_limit > LLONG_MAX else <long long>global_limit
         self._clock = clock
+        self._untracked_type = untracked_type
+        self._untracked = NULL
+        if untracked_type is not None and UNTRACK_PENDING:
+            self._untracked = <PyObject*>untracked_type
+            _watch_full_collections(self)
 
     def __dealloc__(self):
         self._release()
@@ -205,8 +264,33 @@ cdef class LaneTable:
         if lanes == NULL:
             return
         for i in range(count):
-            ring_release(&lanes[i])
+            ring_release(&lanes[i], self._untracked)
         PyMem_Free(lanes)
+
+    @cython.final
+    cdef void _track_pending(self) noexcept:
+        """Track every pending item again (before a full collection, which must see them)."""
+        cdef Py_ssize_t i
+        cdef lane_t* L
+        cdef uint64_t t, mask
+        cdef PyObject* item
+        if self._untracked == NULL:
+            return
+        for i in range(self._count):
+            L = &self._lanes[i]
+            if L.pending:
+                mask = <uint64_t>(L.cap - 1)
+                t = L.head
+                while t != L.tail:
+                    item = L.buf[t & mask]
+                    if item != NULL:
+                        gc_show(item, self._untracked)
+                    t += 1
+
+    @property
+    def untracked_type(self):
+        """Pending items of exactly this type are kept out of the young GC generations."""
+        return self._untracked_type
 
     # ----------------------------------------------------------------- lanes
     @cython.critical_section
@@ -396,6 +480,7 @@ cdef class LaneTable:
         ticket = L.tail
         L.buf[ticket & <uint64_t>(L.cap - 1)] = <PyObject*>item
         lc_incref(<PyObject*>item)
+        gc_hide(<PyObject*>item, self._untracked)
         L.tail = ticket + 1
         L.pending += 1
         self._total_pending += 1
@@ -444,6 +529,7 @@ cdef class LaneTable:
                     self._refresh(lane)
                     continue
             item = ring_pop(L)
+            gc_show(item, self._untracked)
             self._total_pending -= 1
             L.active += 1
             self._total_active += 1
@@ -506,6 +592,7 @@ cdef class LaneTable:
         if item == NULL:
             return None
         L.buf[slot] = NULL
+        gc_show(item, self._untracked)
         L.pending -= 1
         if L.pending == 0:
             ring_emptied(L)
@@ -539,6 +626,7 @@ cdef class LaneTable:
                 item = L.buf[t & mask]
                 if item != NULL:
                     L.buf[t & mask] = NULL
+                    gc_show(item, self._untracked)
                     lc_list_set_item(items, j, item)  # steals the buffer's reference
                     j += 1
                 t += 1
@@ -731,3 +819,22 @@ cdef int _lanetable_clear(PyObject* o) noexcept:
 
 (<lc_typeobject*>LaneTable).tp_traverse = _lanetable_traverse
 (<lc_typeobject*>LaneTable).tp_clear = _lanetable_clear
+
+
+# ------------------------------------------------ full collections see every pending item
+_untracking_tables = weakref.WeakSet()
+
+
+cdef void _watch_full_collections(LaneTable table) except *:
+    _untracking_tables.add(table)
+
+
+def _track_before_full_collection(phase, info):
+    """gc.callbacks hook: before a generation-2 collection, track every hidden pending item."""
+    if phase == "start" and info["generation"] == 2:
+        for table in list(_untracking_tables):
+            (<LaneTable>table)._track_pending()
+
+
+if UNTRACK_PENDING:
+    gc.callbacks.append(_track_before_full_collection)
