@@ -87,13 +87,13 @@ class Dispatcher:
         self.inflight[command_id] = handle
         return handle
 
-    def _emit(self, kind: int, handle: CommandHandle) -> None:
-        """Record command event ``kind``: straight into the unfiltered streams' rings, and
-        through the hub for filtered streams."""
+    def _emit(self, kind: int, handle: CommandHandle, timestamp: float | None = None) -> None:
+        """Record command event ``kind`` (stamped ``timestamp``, None: now): straight into the
+        unfiltered streams' rings, and through the hub for filtered streams."""
         for ring in self.rings:
-            ring.push_command(kind, handle)
+            ring.push_command(kind, handle, timestamp)
         if self.filtered:
-            self.emit_filtered(kind, handle)
+            self.emit_filtered(kind, handle, timestamp)
 
     def submit(
         self, ls: _Lane, command: Any, run: Runner, timeout: float | None, command_id: Any
@@ -129,8 +129,9 @@ class Dispatcher:
             for command, run in zip(batch, runs, strict=True)
         ]
         if self.listeners:
+            stamp = time.time()  # one batch, one submit time
             for handle in handles:
-                self._emit(events.SUBMITTED_KIND, handle)
+                self._emit(events.SUBMITTED_KIND, handle, stamp)
         if ls.hooks:
             self.manager._lane_changed(ls)
         if self.started:

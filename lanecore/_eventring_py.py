@@ -37,11 +37,12 @@ class EventRing:
         self.taken = 0
         self.waker: Callable[[], object] | None = None
 
-    def push_command(self, kind: int, handle: Any) -> None:
-        """Record event ``kind`` (>= 0) of a command, stamped now."""
+    def push_command(self, kind: int, handle: Any, timestamp: float | None = None) -> None:
+        """Record event ``kind`` (>= 0) of a command, stamped ``timestamp`` (time.time()
+        seconds; None: now)."""
         if kind < 0:
             raise ValueError(f"kind must be >= 0, got {kind}")
-        self._buffer.append((kind, handle, time.time()))
+        self._buffer.append((kind, handle, time.time() if timestamp is None else timestamp))
         self.offered += 1
         waker = self.waker
         if waker is not None:

@@ -173,15 +173,15 @@ class EventStream:
         if self.plain or self._accepts(event):
             self._ring.push(event)
 
-    def _offer_command(self, kind: int, handle: Any) -> None:
-        """A command event, through this stream's filter (unfiltered streams get command
-        events from the dispatcher, straight into their ring)."""
+    def _offer_command(self, kind: int, handle: Any, timestamp: float | None = None) -> None:
+        """A command event (stamped ``timestamp``, None: now), through this stream's filter
+        (unfiltered streams get command events from the dispatcher, straight into their ring)."""
         if self._predicate is None:
             keys = self._keys
             if keys is None or COMMAND_EVENT_KEYS[kind] in keys:
-                self._ring.push_command(kind, handle)
+                self._ring.push_command(kind, handle, timestamp)
             return
-        event = command_event(kind, handle, time.time())
+        event = command_event(kind, handle, time.time() if timestamp is None else timestamp)
         if self._accepts(event):
             self._ring.push(event)
 
@@ -289,10 +289,11 @@ class EventHub:
         for stream in self.streams:
             stream._offer(event)
 
-    def emit_filtered(self, kind: int, handle: Any) -> None:
-        """Command event ``kind`` of ``handle``, to the filtered streams only."""
+    def emit_filtered(self, kind: int, handle: Any, timestamp: float | None = None) -> None:
+        """Command event ``kind`` of ``handle`` (stamped ``timestamp``, None: now), to the
+        filtered streams only."""
         for stream in self.filtered:
-            stream._offer_command(kind, handle)
+            stream._offer_command(kind, handle, timestamp)
 
     def close_all(self) -> None:
         self.closed = True

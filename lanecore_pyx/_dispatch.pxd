@@ -32,6 +32,5 @@ cdef class Dispatcher:
 
     cdef object _queue(self, object ls, object command, object run, object timeout,
                        object command_id, object now)
-    cdef void _emit(self, int kind, object handle) except *
-    cdef void _announce(self, object handle, object ls) except *
+    cdef void _emit(self, int kind, object handle, double timestamp) except *
     cpdef kick(self)

@@ -15,7 +15,7 @@ from asyncio import CancelledError
 from cpython.dict cimport PyDict_DelItem, PyDict_SetItem
 from cpython.object cimport PyObject
 
-from lanecore_pyx._clock cimport lanecore_monotonic
+from lanecore_pyx._clock cimport lanecore_monotonic, lanecore_wallclock
 from lanecore_pyx._eventring cimport EventRing
 from lanecore_pyx._lanetable cimport LaneTable
 from lanecore_pyx._slots cimport slot_get, slot_offset, slot_set
@@ -119,23 +119,20 @@ cdef class Dispatcher:
         PyDict_SetItem(self.inflight, command_id, handle)
         return handle
 
-    cdef void _emit(self, int kind, object handle) except *:
-        """Record command event ``kind``: straight into the unfiltered streams' rings, and
-        through the hub for filtered streams."""
+    cdef void _emit(self, int kind, object handle, double timestamp) except *:
+        """Record command event ``kind`` stamped ``timestamp``: straight into the unfiltered
+        streams' rings, and through the hub for filtered streams."""
         cdef EventRing ring
         for ring in self.rings:
-            ring.c_push_command(kind, handle)
+            ring.c_push_command(kind, handle, timestamp)
         if self.filtered:
-            self.emit_filtered(kind, handle)
-
-    cdef void _announce(self, object handle, object ls) except *:
-        self._emit(SUBMITTED, handle)
+            self.emit_filtered(kind, handle, timestamp)
 
     def submit(self, ls, command, run, timeout, command_id):
         """Queue one checked command and dispatch what may run."""
         handle = self._queue(ls, command, run, timeout, command_id, self.loop.time())
         if self.listeners:
-            self._announce(handle, ls)
+            self._emit(SUBMITTED, handle, lanecore_wallclock())
         if slot_get(ls, self.o_hooks):
             self.manager._lane_changed(ls)
         if self.started:
@@ -147,6 +144,7 @@ cdef class Dispatcher:
         cdef list batch = list(commands)
         cdef list runs = []
         cdef list handles = []
+        cdef double stamp
         cdef Py_ssize_t i, n = len(batch)
         for command in batch:
             if is_coroutine_function(command):
@@ -157,8 +155,9 @@ cdef class Dispatcher:
         for i in range(n):
             handles.append(self._queue(ls, batch[i], runs[i], timeout, None, now))
         if self.listeners:
+            stamp = lanecore_wallclock()  # one batch, one submit time
             for handle in handles:
-                self._announce(handle, ls)
+                self._emit(SUBMITTED, handle, stamp)
         if slot_get(ls, self.o_hooks):
             self.manager._lane_changed(ls)
         if self.started:
@@ -247,7 +246,7 @@ cdef class Dispatcher:
                                 (started - <double>queued) * 1000.0
                             )
                 if listeners:
-                    self._emit(STARTED, handle)
+                    self._emit(STARTED, handle, lanecore_wallclock())
                 seconds = slot_get(handle, self.o_timeout)
                 deadline = None
                 try:
@@ -291,7 +290,7 @@ cdef class Dispatcher:
                             (lanecore_monotonic() - started) * 1000.0
                         )
                     if listeners:
-                        self._emit(COMPLETED, handle)
+                        self._emit(COMPLETED, handle, lanecore_wallclock())
                     if not inflight and drain_waiters:
                         manager._wake_drainers()
             handle = None

@@ -17,7 +17,7 @@ cdef class EventRing:
     cdef readonly tuple keys          # the event key of each command record kind
     cdef Py_ssize_t o_key, o_payload, o_handle, o_timestamp
 
-    cdef void c_push_command(self, int kind, object handle) except *
+    cdef void c_push_command(self, int kind, object handle, double timestamp) except *
     cdef void _put(self, void* item, int kind, double timestamp) except *
     cdef void _release(self) noexcept
     cdef object _pop(self)

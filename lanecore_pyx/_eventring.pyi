@@ -16,8 +16,9 @@ class EventRing:
     @property
     def taken(self) -> int: ...
     def __init__(self, capacity: int, event_type: type[Any], keys: tuple[str, ...]) -> None: ...
-    def push_command(self, kind: int, handle: Any) -> None:
-        """Record event ``kind`` (>= 0) of a command, stamped now."""
+    def push_command(self, kind: int, handle: Any, timestamp: float | None = None) -> None:
+        """Record event ``kind`` (>= 0) of a command, stamped ``timestamp`` (time.time()
+        seconds; None: now)."""
     def push(self, event: Any) -> None:
         """Record a ready event object."""
     def pop(self) -> Any:

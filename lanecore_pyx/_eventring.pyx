@@ -10,6 +10,7 @@ access). When the ring is full the oldest record is dropped; ``dropped`` counts 
 ``next_ready()`` hands a buffered event to ``async for`` without a coroutine.
 """
 
+cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
@@ -25,6 +26,23 @@ cdef extern from "Python.h":
     ctypedef struct er_typeobject "PyTypeObject":
         er_traverseproc tp_traverse
         er_inquiry tp_clear
+
+cdef extern from *:
+    """
+    /* A new, zero-filled instance of a plain heap type (no __new__/__init__ of its own):
+       what object.__new__(t) does, without the call machinery. */
+    static CYTHON_INLINE PyObject* lanecore_alloc(PyObject* t) {
+        return ((PyTypeObject*)t)->tp_alloc((PyTypeObject*)t, 0);
+    }
+    /* Give type t an am_send slot (t has __await__, so tp_as_async exists). */
+    static void lanecore_install_am_send(PyObject* t, void* send) {
+        PyAsyncMethods* am = ((PyTypeObject*)t)->tp_as_async;
+        if (am != NULL) am->am_send = (sendfunc)send;
+        PyType_Modified((PyTypeObject*)t);
+    }
+    """
+    object er_alloc "lanecore_alloc"(object t)
+    void install_am_send "lanecore_install_am_send"(object t, void* send) noexcept
 
 
 cdef class EventRing:
@@ -62,7 +80,7 @@ cdef class EventRing:
             i = self._head
             item = self._slots[i].item
             self._slots[i].item = NULL
-            self._head = (i + 1) % self._capacity
+            self._head = i + 1 if i + 1 < self._capacity else 0
             self._count -= 1
             Py_DECREF(<object>item)
 
@@ -71,9 +89,11 @@ cdef class EventRing:
         cdef void* old = NULL
         if self._count == self._capacity:  # full: the oldest record goes
             old = self._slots[self._head].item
-            self._head = (self._head + 1) % self._capacity
+            self._head = self._head + 1 if self._head + 1 < self._capacity else 0
             self._count -= 1
-        i = (self._head + self._count) % self._capacity
+        i = self._head + self._count  # (no % on the hot path: both are < capacity)
+        if i >= self._capacity:
+            i -= self._capacity
         self._slots[i].item = item
         self._slots[i].kind = kind
         self._slots[i].timestamp = timestamp
@@ -86,15 +106,16 @@ cdef class EventRing:
             self.waker = None
             waker()
 
-    cdef void c_push_command(self, int kind, object handle) except *:
+    cdef void c_push_command(self, int kind, object handle, double timestamp) except *:
         Py_INCREF(handle)
-        self._put(<void*>handle, kind, lanecore_wallclock())
+        self._put(<void*>handle, kind, timestamp)
 
-    def push_command(self, int kind, handle):
-        """Record event ``kind`` (>= 0) of a command, stamped now."""
+    def push_command(self, int kind, handle, timestamp=None):
+        """Record event ``kind`` (>= 0) of a command, stamped ``timestamp`` (time.time()
+        seconds; None: now)."""
         if kind < 0:
             raise ValueError(f"kind must be >= 0, got {kind}")
-        self.c_push_command(kind, handle)
+        self.c_push_command(kind, handle, lanecore_wallclock() if timestamp is None else timestamp)
 
     def push(self, event):
         """Record a ready event object."""
@@ -107,14 +128,14 @@ cdef class EventRing:
         cdef Py_ssize_t i = self._head
         cdef event_slot slot = self._slots[i]
         self._slots[i].item = NULL
-        self._head = (i + 1) % self._capacity
+        self._head = i + 1 if i + 1 < self._capacity else 0
         self._count -= 1
         self.taken += 1
         item = <object>slot.item
         Py_DECREF(item)  # the ring's reference; ``item`` holds its own
         if slot.kind < 0:
             return item
-        event = object.__new__(self.event_type)
+        event = er_alloc(self.event_type)
         slot_set(event, self.o_key, self.keys[slot.kind])
         slot_set(event, self.o_payload, None)
         slot_set(event, self.o_handle, item)
@@ -152,6 +173,7 @@ cdef class EventRing:
         return self.offered - self.taken - self._count
 
 
+@cython.freelist(8)
 cdef class Ready:
     """An awaitable that is already done: awaiting it returns ``value`` at once."""
 
@@ -166,6 +188,20 @@ cdef class Ready:
     def __next__(self):
         value, self.value = self.value, None
         raise StopIteration(value)
+
+
+cdef int _ready_send(PyObject* self, PyObject* arg, PyObject** result) noexcept:
+    """Ready's am_send: return (PYGEN_RETURN, 0) the value, so that awaiting a Ready raises
+    and catches no StopIteration."""
+    cdef Ready ready = <Ready>self
+    value = ready.value
+    ready.value = None
+    Py_INCREF(value)
+    result[0] = <PyObject*>value
+    return 0
+
+
+install_am_send(Ready, <void*>_ready_send)
 
 
 # ------------------------------------------------------------------ GC support

@@ -94,6 +94,34 @@ def test_next_ready_is_an_awaitable_of_the_oldest_event(core: SimpleNamespace) -
     assert stop.value.value.payload["command_id"] == 9
 
 
+def test_awaiting_next_ready_in_a_coroutine_gives_each_event(core: SimpleNamespace) -> None:
+    """The await path a reader's ``async for`` takes (am_send on the compiled Ready)."""
+    r = ring(core, 8)
+    for i in range(5):
+        r.push_command(2, Handle(i))
+
+    async def read() -> list[Any]:
+        seen = []
+        while (ready := r.next_ready()) is not None:
+            seen.append((await ready).payload["command_id"])
+        return seen
+
+    coro = read()
+    with pytest.raises(StopIteration) as stop:
+        coro.send(None)
+    assert stop.value.value == [0, 1, 2, 3, 4]
+
+
+def test_push_command_takes_a_timestamp(core: SimpleNamespace) -> None:
+    r = ring(core, 4)
+    r.push_command(0, Handle(1), 123.5)
+    before = time.time()
+    r.push_command(0, Handle(2), None)
+    event_at, event_now = r.pop(), r.pop()
+    assert event_at.timestamp == 123.5
+    assert before <= event_now.timestamp <= time.time()
+
+
 @pytest.mark.parametrize("capacity", [0, -1, True, 1.5])
 def test_bad_capacity_is_refused(core: SimpleNamespace, capacity: Any) -> None:
     with pytest.raises(ValueError, match="capacity"):

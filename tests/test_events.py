@@ -218,6 +218,27 @@ def test_events_of_one_command_are_ordered(core: Any, run: Any) -> None:
     run(main())
 
 
+def test_a_submit_many_batch_is_stamped_once(core: Any, run: Any) -> None:
+    """Every command of one submit_many call was submitted at the same moment: their
+    submitted events carry one timestamp, on unfiltered and filtered streams alike."""
+
+    async def main() -> None:
+        m = build(core, ("a", LaneConfig(1, 2), 0))
+        plain = m.subscribe()
+        keyed = m.subscribe_filtered({SUBMITTED})
+        predicate = m.subscribe_filtered(lambda event: event.key == SUBMITTED)
+        before = time.time()
+        async with m:
+            await asyncio.sleep(0.002)
+            handles = m.submit_many("a", [ok] * 20)
+            await asyncio.gather(*handles)
+        for stream in (plain, keyed, predicate):
+            stamps = {ev.timestamp for ev in await take_all(stream) if ev.key == SUBMITTED}
+            assert len(stamps) == 1 and before < stamps.pop() <= time.time()
+
+    run(main())
+
+
 def test_retry_and_failure_event_sequence(core: Any, run: Any) -> None:
     async def main() -> None:
         m = build(core, ("a", LaneConfig(1, 1).with_retry_policy(RetryPolicy.fixed(2, 0.001)), 0))
