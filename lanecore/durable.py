@@ -10,6 +10,7 @@ every stored command is submitted again (at-least-once) and stored dead letters 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import time
@@ -19,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from lanecore.dlq import NO_PAYLOAD, DeadLetter
 from lanecore.errors import LaneError
-from lanecore.storage.records import StoredCommand, encode_payload
+from lanecore.storage.records import (
+    CommandRow,
+    StoredCommand,
+    command_row,
+    encode_payload,
+    plainly_valid,
+)
 from lanecore.write_batch import WriteBatch, watch
 
 if TYPE_CHECKING:
@@ -135,6 +142,7 @@ class Durability(HandlerRegistry):
         # SqliteStorage/MemoryStorage: raise StorageError at submit once the storage is closed
         self._check_open: Callable[[], None] | None = getattr(storage, "check_open", None)
         self._on_finished = self._finished  # one bound method for every handle, not one each
+        self._finish_context = contextvars.Context()  # no copy_context() per handle
         self._id_prefix = uuid.uuid4().hex[:12]
         self._next = 0
         self.kept: set[Any] = set()  # ids of commands cancelled by close(): they stay stored
@@ -162,19 +170,19 @@ class Durability(HandlerRegistry):
         assert self._batch is not None
         if self._check_open is not None:
             self._check_open()
-        stored = StoredCommand.pre_encoded(
-            command_id,
-            command.command_type,
-            lane_id,
-            command.payload,
-            command.payload_json,
-            time.time(),
-        )
-        return self._batch.save(stored)
+        command_type, at = command.command_type, time.time()
+        if plainly_valid(command_id, command_type, lane_id, at):
+            row: CommandRow = (command_id, command_type, lane_id, command.payload_json, 0, at, None)
+        else:  # the full checks (and their errors), before anything is queued
+            stored = StoredCommand.pre_encoded(
+                command_id, command_type, lane_id, command.payload, command.payload_json, at
+            )
+            row = command_row(stored)
+        return self._batch.save(row, command.payload)
 
     def track(self, handle: CommandHandle, persisted: Awaitable[None]) -> None:
         handle._persisted = persisted
-        handle.add_done_callback(self._on_finished)
+        handle.add_done_callback(self._on_finished, context=self._finish_context)
 
     def _finished(self, handle: CommandHandle) -> None:
         """A stored command resolved: forget it, unless the manager is closing (it runs again

@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lanecore.storage import Storage, StoredCommand
+    from lanecore.storage import Storage
+    from lanecore.storage.records import CommandRow
 
 logger = logging.getLogger("lanecore")
 
@@ -26,13 +27,15 @@ committing while the submitting code goes on, instead of after it."""
 
 
 class _Run:
-    """Consecutive writes of one kind; ``waiter`` (saves only) settles with their commit."""
+    """Consecutive writes of one kind; ``waiter`` (saves only) settles with their commit.
+    A save is a checked row (``command_row`` form) plus its payload object in ``payloads``."""
 
-    __slots__ = ("items", "saves", "waiter")
+    __slots__ = ("items", "payloads", "saves", "waiter")
 
     def __init__(self, saves: bool, waiter: asyncio.Future[None] | None) -> None:
         self.saves = saves
         self.items: list[Any] = []
+        self.payloads: list[Any] = []
         self.waiter = waiter
 
 
@@ -45,8 +48,9 @@ class WriteBatch:
         self._storage = storage
         self._runs: list[_Run] = []
 
-    def save(self, command: StoredCommand) -> asyncio.Future[None]:
-        """Queue ``command`` for saving; the returned future is done once it is committed."""
+    def save(self, row: CommandRow, payload: Any) -> asyncio.Future[None]:
+        """Queue a new command for saving, as its checked row (``command_row`` of a valid
+        StoredCommand) and payload; the returned future is done once it is committed."""
         runs = self._runs
         if runs and runs[-1].saves:
             run = runs[-1]
@@ -56,7 +60,8 @@ class WriteBatch:
             run.waiter.add_done_callback(_log_failure("saving commands"))  # type: ignore[union-attr]
             self._append(run, loop)
         items = run.items
-        items.append(command)
+        items.append(row)
+        run.payloads.append(payload)
         if len(items) >= FLUSH_AT:
             self.flush()
         return run.waiter  # type: ignore[return-value]
@@ -83,13 +88,28 @@ class WriteBatch:
         for run in runs:
             try:
                 if run.saves:
-                    result: Awaitable[Any] = storage.save_commands(run.items)
+                    result: Awaitable[Any] = _save(storage, run)
                 else:
                     result = storage.remove_commands(run.items)
             except Exception as exc:
                 _settle(run, exc)
                 continue
             _forward(result, run)
+
+
+def _save(storage: Storage, run: _Run) -> Awaitable[Any]:
+    """SqliteStorage takes the checked rows as they are; other storages get StoredCommands."""
+    save_rows = getattr(storage, "save_checked_rows", None)
+    if save_rows is not None:
+        result: Awaitable[Any] = save_rows(run.items)
+        return result
+    from lanecore.storage.records import StoredCommand
+
+    commands = [
+        StoredCommand.pre_encoded(row[0], row[1], row[2], payload, row[3], row[5])
+        for row, payload in zip(run.items, run.payloads, strict=True)
+    ]
+    return storage.save_commands(commands)
 
 
 def _settle(run: _Run, error: BaseException | None) -> None:

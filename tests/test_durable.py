@@ -478,21 +478,29 @@ def test_a_command_id_sqlite_cannot_store_is_refused_at_submit(
     run(main())
 
 
-def test_write_batch_keeps_call_order_of_removals_and_saves(run: Any) -> None:
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_write_batch_keeps_call_order_of_removals_and_saves(
+    run: Any, kind: str, tmp_path: Path
+) -> None:
     """A removal queued before a save of the same id (a dead letter retried under its old id)
-    must not delete the new save: runs are handed to the storage in call order."""
-    from lanecore.storage import StoredCommand
+    must not delete the new save: runs are handed to the storage in call order. SqliteStorage
+    takes the batch's rows as they are, other storages get StoredCommands made from them."""
+    from lanecore.storage import SqliteStorage, StoredCommand
+    from lanecore.storage.records import command_row
     from lanecore.write_batch import WriteBatch
 
     async def main() -> None:
-        storage = MemoryStorage()
+        storage: Any = MemoryStorage() if kind == "memory" else SqliteStorage(tmp_path / "q.db")
         await storage.save_command(StoredCommand("a", "t", "work", 1))
         batch = WriteBatch(storage)
         batch.remove("a")
-        saved = batch.save(StoredCommand("a", "t", "work", 2))
+        new = StoredCommand("a", "t", "work", {"n": 2}, created_at=5.0)
+        saved = batch.save(command_row(new), new.payload)
         batch.remove("b")
         await saved
-        assert [c.payload for c in await storage.load_commands()] == [2]
+        assert await storage.load_commands() == [new]
+        if kind == "sqlite":
+            await storage.close()
 
     run(main())
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import enum
 import json
 import math
+import operator
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Final
@@ -53,7 +54,7 @@ NO_PAYLOAD: Final = _NoPayload.NO_PAYLOAD
 real JSON payload (``null``), so it cannot mean "absent"."""
 
 
-def _plainly_valid(command_id: object, command_type: object, lane_id: object, at: object) -> bool:
+def plainly_valid(command_id: object, command_type: object, lane_id: object, at: object) -> bool:
     """The common, obviously valid fields (non-empty ASCII id, ASCII type and lane, a finite
     float time): a handful of type checks instead of the full ones."""
     return (
@@ -100,7 +101,7 @@ class StoredCommand:
         """A new command (retry_count 0) whose payload was already encoded: ``payload_json``
         must be ``encode_payload(command_id, payload)``; it is stored as is. The submit path
         makes one per named command, so ASCII text skips ``__post_init__``'s checks."""
-        if not _plainly_valid(command_id, command_type, lane_id, created_at):
+        if not plainly_valid(command_id, command_type, lane_id, created_at):
             command = cls(command_id, command_type, lane_id, payload, 0, created_at)
             object.__setattr__(command, "payload_json", payload_json)
             return command
@@ -118,7 +119,7 @@ class StoredCommand:
     def __post_init__(self) -> None:
         # fast path: the common, obviously valid record costs a handful of type checks
         if (
-            _plainly_valid(self.command_id, self.command_type, self.lane_id, self.created_at)
+            plainly_valid(self.command_id, self.command_type, self.lane_id, self.created_at)
             and type(self.retry_count) is int
             and 0 <= self.retry_count <= MAX_INT64
             and self.last_attempt_at is None
@@ -247,6 +248,40 @@ def command_row(command: StoredCommand) -> CommandRow:
         command.created_at,
         command.last_attempt_at,
     )
+
+
+_ROW_FIELDS: Final = operator.attrgetter(
+    "command_id",
+    "command_type",
+    "lane_id",
+    "payload_json",
+    "retry_count",
+    "created_at",
+    "last_attempt_at",
+)
+_PAYLOAD_JSON: Final = operator.attrgetter("payload_json")
+
+
+def command_rows(commands: Iterable[StoredCommand]) -> list[CommandRow]:
+    """``command_row`` of each command. Commands made by ``pre_encoded`` (the submit path's)
+    already hold their JSON, so when every one is such a record the rows are read off in C."""
+    commands = list(commands)
+    if set(map(type, commands)) <= {StoredCommand} and None not in map(_PAYLOAD_JSON, commands):
+        return list(map(_ROW_FIELDS, commands))
+    return [command_row(c) for c in commands]
+
+
+def id_rows(command_ids: Iterable[str]) -> list[tuple[str]]:
+    """``(check_text("command_id", i),)`` for each id; all-ASCII str ids (ours) are checked
+    in one pass over their concatenation."""
+    ids = list(command_ids)
+    try:
+        plain = "".join(ids).isascii()
+    except TypeError:  # not all str: let check_text name the bad one
+        plain = False
+    if plain:
+        return list(zip(ids))
+    return [(check_text("command_id", i),) for i in ids]
 
 
 def dead_letter_row(letter: DeadLetter, payload: Any) -> DeadLetterRow:

@@ -35,6 +35,7 @@ from lanecore.storage import _schema
 from lanecore.storage._writer import Op, Writer
 from lanecore.storage.records import (
     NO_PAYLOAD,
+    CommandRow,
     DeadLetterId,
     StoredCommand,
     StoredDeadLetter,
@@ -44,8 +45,10 @@ from lanecore.storage.records import (
     check_time,
     command_from_row,
     command_row,
+    command_rows,
     dead_letter_from_row,
     dead_letter_row,
+    id_rows,
 )
 
 T = TypeVar("T")
@@ -196,12 +199,12 @@ class SqliteStorage:
 
     @staticmethod
     def _save(commands: Iterable[StoredCommand], name: str) -> Op | None:
-        rows = [command_row(c) for c in commands]  # every one checked before any is queued
+        rows = command_rows(commands)  # every one checked before any is queued
         return Op(name, sql=_schema.SAVE_COMMAND, rows=rows) if rows else None
 
     @staticmethod
     def _remove(command_ids: Iterable[str], name: str) -> Op | None:
-        rows = [(check_text("command_id", i),) for i in command_ids]
+        rows = id_rows(command_ids)
         return Op(name, sql=_schema.REMOVE_COMMAND, rows=rows) if rows else None
 
     @staticmethod
@@ -249,6 +252,13 @@ class SqliteStorage:
         """Insert or replace many commands in one transaction (all or none)."""
         op = self._save(commands, "save_commands")
         return self._done_on_loop(None) if op is None else self._on_loop(op)
+
+    def save_checked_rows(self, rows: list[CommandRow]) -> asyncio.Future[None]:
+        """save_commands for rows already made by ``command_row`` (the manager's batched
+        submit path): the same transaction, without re-reading each command's fields."""
+        if not rows:
+            return self._done_on_loop(None)
+        return self._on_loop(Op("save_commands", sql=_schema.SAVE_COMMAND, rows=rows))
 
     def load_commands(self) -> asyncio.Future[list[StoredCommand]]:
         """Every command, oldest created_at first; sees every write queued before it."""
