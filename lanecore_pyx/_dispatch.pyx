@@ -198,6 +198,9 @@ cdef class Dispatcher:
         cdef bint rate_limited = self.rate_limited
         cdef Py_ssize_t burst = 0
         cdef double started = 0.0
+        # when this runner last recorded a COMPLETED event, until it next awaits: the next
+        # command's STARTED event, recorded without a pause in between, shares that stamp
+        cdef double stamp = 0.0
         recorder = self.recorder
         cdef list wait_records = None, run_records = None
         if recorder is not None:
@@ -217,13 +220,15 @@ cdef class Dispatcher:
                     parked = create_future()
                     idle.append(parked)
                     handle = await parked
+                    stamp = 0.0
                     burst = 0
                     continue
                 if rate_limited:
                     manager._arm_token_timer()
                 ls = slot_get(handle, self.o_lane)
                 if slot_get(ls, self.o_hooks):
-                    manager._lane_changed(ls)
+                    manager._lane_changed(ls)  # (may record lane events: stamp afresh)
+                    stamp = 0.0
                 if not idle and not self.starting and table.c_can_pop():
                     # more may run: have a runner ready in case this command suspends
                     self.starting += 1
@@ -232,6 +237,7 @@ cdef class Dispatcher:
                 if burst >= _YIELD_EVERY:
                     burst = 0
                     await asyncio.sleep(0)
+                    stamp = 0.0
             if not handle.done():  # else cancelled between hand-over and start
                 ls = slot_get(handle, self.o_lane)
                 slot_set(handle, self.o_runner, me)
@@ -246,7 +252,8 @@ cdef class Dispatcher:
                                 (started - <double>queued) * 1000.0
                             )
                 if listeners:
-                    self._emit(STARTED, handle, lanecore_wallclock())
+                    self._emit(STARTED, handle, stamp if stamp else lanecore_wallclock())
+                stamp = 0.0
                 seconds = slot_get(handle, self.o_timeout)
                 deadline = None
                 try:
@@ -290,7 +297,8 @@ cdef class Dispatcher:
                             (lanecore_monotonic() - started) * 1000.0
                         )
                     if listeners:
-                        self._emit(COMPLETED, handle, lanecore_wallclock())
+                        stamp = lanecore_wallclock()
+                        self._emit(COMPLETED, handle, stamp)
                     if not inflight and drain_waiters:
                         manager._wake_drainers()
             handle = None
