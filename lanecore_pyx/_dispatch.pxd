@@ -15,7 +15,8 @@ cdef class Dispatcher:
     cdef readonly list rings          # the event buffers of unfiltered subscribers
     cdef readonly list filtered       # filtered subscribers (events go through the hub)
     cdef readonly object emit_filtered
-    cdef public object loop
+    cdef object _loop
+    cdef dict _handle_kwargs          # {"loop": loop}: made once, passed to every handle's init
     cdef public bint started
     cdef public bint closed
     cdef public bint rate_limited

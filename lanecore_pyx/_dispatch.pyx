@@ -24,6 +24,25 @@ from lanecore import events
 from lanecore.commands import to_runner
 from lanecore.errors import CommandTimeout
 
+cdef extern from *:
+    """
+    /* type(**kwargs) for a type whose construction is its own tp_new + tp_init, with a
+       kwargs dict made once by the caller instead of one per call. */
+    static PyObject* lanecore_new_instance(PyObject* type, PyObject* kwargs) {
+        static PyObject* no_args = NULL;
+        PyTypeObject* t = (PyTypeObject*)type;
+        PyObject* obj;
+        if (no_args == NULL && (no_args = PyTuple_New(0)) == NULL) return NULL;
+        obj = t->tp_new(t, no_args, kwargs);
+        if (obj != NULL && t->tp_init != NULL && t->tp_init(obj, no_args, kwargs) < 0) {
+            Py_DECREF(obj);
+            return NULL;
+        }
+        return obj;
+    }
+    """
+    object new_instance "lanecore_new_instance"(object type, object kwargs)
+
 cdef extern from "Python.h":
     ctypedef struct PyCodeObject:
         int co_flags
@@ -88,6 +107,16 @@ cdef class Dispatcher:
         self.o_boost = slot_offset(lane_type, "boost")
 
     @property
+    def loop(self):
+        """The event loop the manager is bound to (None until it is)."""
+        return self._loop
+
+    @loop.setter
+    def loop(self, loop):
+        self._loop = loop
+        self._handle_kwargs = {"loop": loop}
+
+    @property
     def next_id(self):
         """The command id the next auto-numbered command gets."""
         return self._next_id
@@ -97,7 +126,7 @@ cdef class Dispatcher:
         if command_id is None:
             command_id = self._next_id
             self._next_id += 1
-        handle = self.handle_type(loop=self.loop)
+        handle = new_instance(self.handle_type, self._handle_kwargs)  # handle_type(loop=...)
         slot_set(handle, self.o_command_id, command_id)
         slot_set(handle, self.o_command, command)
         slot_set(handle, self.o_run, run)
@@ -130,7 +159,7 @@ cdef class Dispatcher:
 
     def submit(self, ls, command, run, timeout, command_id):
         """Queue one checked command and dispatch what may run."""
-        handle = self._queue(ls, command, run, timeout, command_id, self.loop.time())
+        handle = self._queue(ls, command, run, timeout, command_id, self._loop.time())
         if self.listeners:
             self._emit(SUBMITTED, handle, lanecore_wallclock())
         if slot_get(ls, self.o_hooks):
@@ -151,7 +180,7 @@ cdef class Dispatcher:
                 runs.append(command)
             else:
                 runs.append(to_runner(command, run_in_executor))
-        now = self.loop.time()
+        now = self._loop.time()
         for i in range(n):
             handles.append(self._queue(ls, batch[i], runs[i], timeout, None, now))
         if self.listeners:
@@ -201,18 +230,22 @@ cdef class Dispatcher:
         # when this runner last recorded a COMPLETED event, until it next awaits: the next
         # command's STARTED event, recorded without a pause in between, shares that stamp
         cdef double stamp = 0.0
+        # whether the handle may have been cancelled since it left the table (it was handed
+        # over, or this runner awaited since popping it): only then ask handle.done()
+        cdef bint may_be_done = True
         recorder = self.recorder
         cdef list wait_records = None, run_records = None
         if recorder is not None:
             wait_records = recorder.wait_records
             run_records = recorder.run_records
         manager = self.manager
-        create_future = self.loop.create_future
+        create_future = self._loop.create_future
         me = asyncio.current_task()
         if handle is None:
             self.starting -= 1
         while True:
             if handle is None:
+                may_be_done = False
                 handle = table.c_pop_ready()
                 if handle is None:
                     if rate_limited:
@@ -222,6 +255,7 @@ cdef class Dispatcher:
                     handle = await parked
                     stamp = 0.0
                     burst = 0
+                    may_be_done = True
                     continue
                 if rate_limited:
                     manager._arm_token_timer()
@@ -238,7 +272,8 @@ cdef class Dispatcher:
                     burst = 0
                     await asyncio.sleep(0)
                     stamp = 0.0
-            if not handle.done():  # else cancelled between hand-over and start
+                    may_be_done = True
+            if not (may_be_done and handle.done()):  # else cancelled before it started
                 ls = slot_get(handle, self.o_lane)
                 slot_set(handle, self.o_runner, me)
                 if recorder is not None:
