@@ -1,5 +1,7 @@
 """W10 and W1: 100,000 no-op commands submitted at once over 10 lanes (priorities 0-9, max 10
-each) or into one lane (max 10), every result awaited; lanecore vs its peers."""
+each) or into one lane (max 10), every result awaited; lanecore vs its peers. The pool's test
+also measures lanecore ÷ pool in back-to-back pairs (``extra_info["paired_reference_ratio"]``),
+which the report's figure uses."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 import pytest
 
 from benchmarks import config, workloads
-from benchmarks.harness import label, measure, record_throughput, skip_if_missing
+from benchmarks.harness import label, measure, paired_ratio, record_throughput, skip_if_missing
 
 SYSTEMS = [
     *config.LANECORE_SYSTEMS,
@@ -36,3 +38,10 @@ def test_throughput(benchmark: Any, workload: str, loop: str, system: str) -> No
     )
     label(benchmark, table=workload, loop=loop, row=system, ref=config.REFERENCE_SYSTEM)
     record_throughput(benchmark, results)
+    if system == "pool":  # the report's "lanecore ÷ pool" figure: back-to-back pairs
+        reference = config.REFERENCE_SYSTEM
+        benchmark.extra_info["paired_reference_ratio"] = paired_ratio(
+            lambda: workloads.throughput(reference, loop, lanes, commands),
+            lambda: workloads.throughput(system, loop, lanes, commands),
+            config.PAIRS,
+        )

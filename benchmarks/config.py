@@ -51,7 +51,8 @@ SLOT_TOTAL = 1000
 PENDING_COUNTS = tuple(scaled(n, 100) for n in (1_000, 10_000, 100_000, 1_000_000))
 
 # --- rounds (explicit and small, so the whole suite takes a few minutes) -----------------------
-ROUNDS = 3
+ROUNDS = 5
+PAIRS = 7  # back-to-back pairs behind a paired ratio (harness.paired_ratio)
 QUICK_ROUNDS = 5  # the core micro-benchmark and the token buckets take milliseconds a round
 ROUNDS_SLOW = 1  # aiojobs and a3s-lane throughput, the 5 s rate-limit runs, 1M pending
 PREEMPT_ROUNDS = 3

@@ -25,6 +25,23 @@ def fresh_heap() -> None:
     gc.freeze()
 
 
+def paired_ratio(
+    top: Callable[[], Throughput], bottom: Callable[[], Throughput], pairs: int
+) -> float:
+    """Median over ``pairs`` back-to-back pairs of top's rate ÷ bottom's (each run after
+    ``fresh_heap``): a slow spell of this shared machine then slows both runs of a pair, so
+    the ratio holds where the separate medians of two tests taken minutes apart would not."""
+    ratios = []
+    for _ in range(pairs):
+        fresh_heap()
+        a = top()
+        fresh_heap()
+        b = bottom()
+        assert a.completed == a.commands and b.completed == b.commands
+        ratios.append(a.ops_per_s / b.ops_per_s)
+    return median(ratios)
+
+
 def skip_if_missing(system: str) -> None:
     """Skip a peer whose package is not installed, saying which package it needs."""
     reason = peers.missing_peer(system)
