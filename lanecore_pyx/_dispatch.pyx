@@ -12,6 +12,7 @@ manager, as in the twin.
 import asyncio
 from asyncio import CancelledError
 
+cimport cython
 from cpython.dict cimport PyDict_DelItem, PyDict_SetItem
 from cpython.object cimport PyObject
 
@@ -42,6 +43,20 @@ cdef extern from *:
     }
     """
     object new_instance "lanecore_new_instance"(object type, object kwargs)
+
+cdef extern from *:
+    """
+    /* The first step of a fresh native coroutine, via am_send: 0 with its return value in
+       *out, 1 with what it yielded in *out (it suspended), -1 with its exception set. */
+    static int lanecore_coro_first_step(PyObject* coro, PyObject** out) {
+        PySendResult r = PyIter_Send(coro, Py_None, out);
+        return r == PYGEN_RETURN ? 0 : (r == PYGEN_NEXT ? 1 : -1);
+    }
+    static CYTHON_INLINE PyObject* lanecore_steal_ref(PyObject* o) { return o; }
+    """
+    int coro_first_step "lanecore_coro_first_step"(object coro, PyObject** out) except -1
+    object steal "lanecore_steal_ref"(PyObject* o)
+    bint PyCoro_CheckExact(object o)
 
 cdef extern from "Python.h":
     ctypedef struct PyCodeObject:
@@ -227,6 +242,7 @@ cdef class Dispatcher:
         cdef bint rate_limited = self.rate_limited
         cdef Py_ssize_t burst = 0
         cdef double started = 0.0
+        cdef PyObject* out = NULL
         # when this runner last recorded a COMPLETED event, until it next awaits: the next
         # command's STARTED event, recorded without a pause in between, shares that stamp
         cdef double stamp = 0.0
@@ -293,7 +309,13 @@ cdef class Dispatcher:
                 deadline = None
                 try:
                     if seconds is None:
-                        result = await slot_get(handle, self.o_run)()
+                        awaitable = slot_get(handle, self.o_run)()
+                        if not PyCoro_CheckExact(awaitable):
+                            result = await awaitable
+                        elif coro_first_step(awaitable, &out):  # suspended: await the rest
+                            result = await _Resumed.__new__(_Resumed, awaitable, steal(out))
+                        else:  # finished without suspending (no wrapper, no StopIteration)
+                            result = steal(out)
                     else:
                         deadline = asyncio.timeout(seconds)
                         async with deadline:
@@ -337,3 +359,44 @@ cdef class Dispatcher:
                     if not inflight and drain_waiters:
                         manager._wake_drainers()
             handle = None
+
+
+@cython.final
+cdef class _Resumed:
+    """The rest of a native coroutine whose first step the runner took itself (PyIter_Send)
+    and that suspended: awaiting this first yields what that step yielded, then forwards
+    every send, throw and close to the coroutine, as ``await coroutine`` would have."""
+
+    cdef object coro
+    cdef object first  # what the first step yielded, until handed up
+    cdef bint handed
+
+    def __cinit__(self, coro, first):
+        self.coro = coro
+        self.first = first
+        self.handed = False
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self.send(None)
+
+    def send(self, value):
+        if not self.handed:
+            self.handed = True
+            first, self.first = self.first, None
+            return first
+        return self.coro.send(value)
+
+    def throw(self, *args):
+        self.handed = True
+        self.first = None
+        return self.coro.throw(*args)
+
+    def close(self):
+        self.first = None
+        self.coro.close()
