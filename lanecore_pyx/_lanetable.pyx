@@ -270,22 +270,8 @@ cdef class LaneTable:
     @cython.final
     cdef void _track_pending(self) noexcept:
         """Track every pending item again (before a full collection, which must see them)."""
-        cdef Py_ssize_t i
-        cdef lane_t* L
-        cdef uint64_t t, mask
-        cdef PyObject* item
-        if self._untracked == NULL:
-            return
-        for i in range(self._count):
-            L = &self._lanes[i]
-            if L.pending:
-                mask = <uint64_t>(L.cap - 1)
-                t = L.head
-                while t != L.tail:
-                    item = L.buf[t & mask]
-                    if item != NULL:
-                        gc_show(item, self._untracked)
-                    t += 1
+        if self._untracked != NULL:
+            each_pending(self, _show_item, <void*>self._untracked)
 
     @property
     def untracked_type(self):
@@ -783,19 +769,16 @@ cdef lc_traverseproc _base_traverse = (<lc_typeobject*>LaneTable).tp_traverse
 cdef lc_inquiry _base_clear = (<lc_typeobject*>LaneTable).tp_clear
 
 
-cdef int _lanetable_traverse(PyObject* o, lc_visitproc visit, void* arg) noexcept:
-    """Visit the generated fields, then every pending command."""
+cdef int each_pending(LaneTable table, lc_visitproc visit, void* arg) noexcept:
+    """visit(item, arg) for every pending item, oldest first per lane; stops at (and returns)
+    the first non-zero result."""
     cdef int r
     cdef Py_ssize_t i
     cdef lane_t* L
     cdef uint64_t t, mask
     cdef PyObject* item
-    if _base_traverse != NULL:
-        r = _base_traverse(o, visit, arg)
-        if r:
-            return r
-    for i in range((<LaneTable>o)._count):
-        L = &(<LaneTable>o)._lanes[i]
+    for i in range(table._count):
+        L = &table._lanes[i]
         if L.pending:
             mask = <uint64_t>(L.cap - 1)
             t = L.head
@@ -807,6 +790,21 @@ cdef int _lanetable_traverse(PyObject* o, lc_visitproc visit, void* arg) noexcep
                         return r
                 t += 1
     return 0
+
+
+cdef int _show_item(PyObject* item, void* untracked) noexcept:
+    gc_show(item, <PyObject*>untracked)
+    return 0
+
+
+cdef int _lanetable_traverse(PyObject* o, lc_visitproc visit, void* arg) noexcept:
+    """Visit the generated fields, then every pending command."""
+    cdef int r
+    if _base_traverse != NULL:
+        r = _base_traverse(o, visit, arg)
+        if r:
+            return r
+    return each_pending(<LaneTable>o, visit, arg)
 
 
 cdef int _lanetable_clear(PyObject* o) noexcept:
