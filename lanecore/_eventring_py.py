@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lanecore.storage.memory import Completed as Ready  # an awaitable that is already done
@@ -80,6 +80,11 @@ class EventRing:
             return None
         return Ready(self.pop())
 
+    def iterator(self, more: Callable[[], Awaitable[Any]]) -> EventIterator:
+        """An async iterator over this ring: each step hands over the oldest buffered event,
+        or returns ``more()`` (an awaitable of the next event) when none is buffered."""
+        return EventIterator(self, more)
+
     def clear(self) -> None:
         """Drop every buffered event (they are not counted as dropped)."""
         self.taken += len(self._buffer)
@@ -98,3 +103,20 @@ class EventRing:
     def dropped(self) -> int:
         """Events lost because the ring was full."""
         return self.offered - self.taken - len(self._buffer)
+
+
+class EventIterator:
+    """``EventRing.iterator(more)``: the oldest buffered event, else ``more()``."""
+
+    __slots__ = ("_more", "_ring")
+
+    def __init__(self, ring: EventRing, more: Callable[[], Awaitable[Any]]) -> None:
+        self._ring = ring
+        self._more = more
+
+    def __aiter__(self) -> EventIterator:
+        return self
+
+    def __anext__(self) -> Awaitable[Any]:
+        ready = self._ring.next_ready()
+        return self._more() if ready is None else ready

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from lanecore._eventring_py import EventRing as EventRingPy
@@ -213,8 +213,11 @@ class EventStream:
         event: LaneEvent | None = ring.pop()
         return event
 
-    def __aiter__(self) -> EventStream:
-        return self
+    def __aiter__(self) -> AsyncIterator[LaneEvent]:
+        """``async for`` steps through the ring's own iterator (compiled: no Python frame per
+        buffered event); ``__anext__`` below does the same one call at a time."""
+        iterator: AsyncIterator[LaneEvent] = self._ring.iterator(self._next)
+        return iterator
 
     def __anext__(self) -> Awaitable[LaneEvent]:
         ready: Awaitable[LaneEvent] | None = self._ring.next_ready()

@@ -1,6 +1,6 @@
 """Type stubs of the compiled event buffer (twin: ``lanecore._eventring_py``)."""
 
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 class EventRing:
@@ -26,6 +26,9 @@ class EventRing:
     def next_ready(self) -> Ready | None:
         """An awaitable of the oldest event when one is buffered (for ``__anext__``), else
         None."""
+    def iterator(self, more: Callable[[], Awaitable[Any]]) -> EventIterator:
+        """An async iterator over this ring: each step hands over the oldest buffered event,
+        or returns ``more()`` (an awaitable of the next event) when none is buffered."""
     def clear(self) -> None:
         """Drop every buffered event (they are not counted as dropped)."""
     def __len__(self) -> int: ...
@@ -34,6 +37,13 @@ class EventRing:
     @property
     def dropped(self) -> int:
         """Events lost because the ring was full."""
+
+class EventIterator:
+    """``EventRing.iterator(more)``: ``__anext__`` in C, so an ``async for`` over buffered
+    events runs no Python frame per event."""
+
+    def __aiter__(self) -> EventIterator: ...
+    def __anext__(self) -> Awaitable[Any]: ...
 
 class Ready:
     """An awaitable that is already done: awaiting it returns ``value`` at once."""

@@ -155,6 +155,11 @@ cdef class EventRing:
         ready.value = self._pop()
         return ready
 
+    def iterator(self, more):
+        """An async iterator over this ring: each step hands over the oldest buffered event,
+        or returns ``more()`` (an awaitable of the next event) when none is buffered."""
+        return EventIterator.__new__(EventIterator, self, more)
+
     def clear(self):
         """Drop every buffered event (they are not counted as dropped)."""
         self.taken += self._count
@@ -171,6 +176,30 @@ cdef class EventRing:
     def dropped(self):
         """Events lost because the ring was full."""
         return self.offered - self.taken - self._count
+
+
+@cython.final
+cdef class EventIterator:
+    """``EventRing.iterator(more)``: ``__anext__`` in C, so an ``async for`` over buffered
+    events runs no Python frame per event."""
+
+    cdef EventRing ring
+    cdef object more
+
+    def __cinit__(self, EventRing ring not None, more):
+        self.ring = ring
+        self.more = more
+
+    def __aiter__(self):
+        return self
+
+    def __anext__(self):
+        cdef Ready ready
+        if self.ring._count:
+            ready = Ready.__new__(Ready)
+            ready.value = self.ring._pop()
+            return ready
+        return self.more()
 
 
 @cython.freelist(8)

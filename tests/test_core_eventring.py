@@ -112,6 +112,37 @@ def test_awaiting_next_ready_in_a_coroutine_gives_each_event(core: SimpleNamespa
     assert stop.value.value == [0, 1, 2, 3, 4]
 
 
+def test_iterator_hands_over_buffered_events_then_asks_for_more(core: SimpleNamespace) -> None:
+    r = ring(core, 8)
+    for i in range(3):
+        r.push_command(0, Handle(i))
+    asked = 0
+
+    async def more() -> Any:
+        nonlocal asked
+        asked += 1
+        if asked == 1:  # one more event arrives while "waiting"
+            r.push_command(1, Handle(99))
+            return r.pop()
+        raise StopAsyncIteration
+
+    async def read() -> list[tuple[str, Any]]:
+        iterator = r.iterator(more)
+        assert iterator.__aiter__() is iterator
+        return [(event.key, event.payload["command_id"]) async for event in iterator]
+
+    coro = read()
+    with pytest.raises(StopIteration) as stop:
+        coro.send(None)
+    assert stop.value.value == [
+        ("queue.command.submitted", 0),
+        ("queue.command.submitted", 1),
+        ("queue.command.submitted", 2),
+        ("queue.command.started", 99),
+    ]
+    assert asked == 2 and len(r) == 0
+
+
 def test_push_command_takes_a_timestamp(core: SimpleNamespace) -> None:
     r = ring(core, 4)
     r.push_command(0, Handle(1), 123.5)
