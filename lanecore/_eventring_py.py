@@ -1,10 +1,11 @@
 """A subscriber's bounded event buffer (pure-Python twin of ``lanecore_pyx._eventring``).
 
-Command events are recorded as (kind, handle, timestamp) and made into ``event_type``
-instances only when read (``object.__new__``, then its ``key``, ``timestamp``, ``_handle`` and
-``_payload`` slots; the payload is made from the handle on access); ready event objects are
-stored as they are. When the buffer is full the oldest record is dropped; ``dropped`` counts
-them. ``next_ready()`` hands a buffered event to ``async for`` without a coroutine.
+Command events are recorded as (kind, lane id, command id, handle, timestamp) and made into
+``event_type`` instances only when read (``object.__new__``, then its ``key``, ``timestamp``,
+``_lane_id``, ``_command_id``, ``_source`` and ``_payload`` slots; the payload is made on
+access); ready event objects are stored as they are. When the buffer is full the oldest
+record is dropped; ``dropped`` counts them. ``next_ready()`` hands a buffered event to
+``async for`` without a coroutine.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ class EventRing:
     def __init__(self, capacity: int, event_type: type[Any], keys: tuple[str, ...]) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity must be an int >= 1, got {capacity!r}")
-        for name in ("key", "_payload", "_handle", "timestamp"):
+        for name in ("key", "_payload", "_lane_id", "_command_id", "_source", "timestamp"):
             if name not in getattr(event_type, "__slots__", ()):
                 raise TypeError(f"{event_type.__qualname__}.{name} is not a __slots__ member")
-        self._buffer: deque[tuple[int, Any, float]] = deque(maxlen=capacity)
+        # (kind, lane id or ready event, command id, command_type source, timestamp)
+        self._buffer: deque[tuple[int, Any, Any, Any, float]] = deque(maxlen=capacity)
         self.event_type = event_type
         self.keys = keys
         self.offered = 0
@@ -38,11 +40,13 @@ class EventRing:
         self.waker: Callable[[], object] | None = None
 
     def push_command(self, kind: int, handle: Any, timestamp: float | None = None) -> None:
-        """Record event ``kind`` (>= 0) of a command, stamped ``timestamp`` (time.time()
-        seconds; None: now)."""
+        """Record event ``kind`` (>= 0) of a command: its ``lane_id`` and ``command_id``, and
+        the handle itself for ``command_type``; stamped ``timestamp`` (time.time() seconds;
+        None: now)."""
         if kind < 0:
             raise ValueError(f"kind must be >= 0, got {kind}")
-        self._buffer.append((kind, handle, time.time() if timestamp is None else timestamp))
+        stamp = time.time() if timestamp is None else timestamp
+        self._buffer.append((kind, handle.lane_id, handle.command_id, handle, stamp))
         self.offered += 1
         waker = self.waker
         if waker is not None:
@@ -51,7 +55,7 @@ class EventRing:
 
     def push(self, event: Any) -> None:
         """Record a ready event object."""
-        self._buffer.append((_READY, event, 0.0))
+        self._buffer.append((_READY, event, None, None, 0.0))
         self.offered += 1
         waker = self.waker
         if waker is not None:
@@ -62,14 +66,16 @@ class EventRing:
         """The oldest event (made from its record now), or None when empty."""
         if not self._buffer:
             return None
-        kind, item, timestamp = self._buffer.popleft()
+        kind, item, command_id, source, timestamp = self._buffer.popleft()
         self.taken += 1
         if kind == _READY:
             return item
         event = object.__new__(self.event_type)
         event.key = self.keys[kind]
         event._payload = None
-        event._handle = item
+        event._lane_id = item
+        event._command_id = command_id
+        event._source = source
         event.timestamp = timestamp
         return event
 

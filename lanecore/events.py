@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from lanecore._eventring_py import EventRing as EventRingPy
+from lanecore.commands import command_type_of
 
 logger = logging.getLogger("lanecore")
 
@@ -49,14 +50,18 @@ SUBMITTED_KIND, STARTED_KIND, COMPLETED_KIND = 0, 1, 2
 class LaneEvent:
     """One event: its key, a payload dict and the wall-clock time it happened (time.time())."""
 
-    __slots__ = ("_handle", "_payload", "key", "timestamp")
+    # a command event keeps its fields until the payload is first read: _lane_id,
+    # _command_id, and _source (what command_type_of() names, for a started event)
+    __slots__ = ("_command_id", "_lane_id", "_payload", "_source", "key", "timestamp")
 
     def __init__(
         self, key: str, payload: dict[str, Any] | None = None, timestamp: float | None = None
     ) -> None:
         self.key = key
         self._payload: dict[str, Any] | None = {} if payload is None else payload
-        self._handle: Any = None
+        self._lane_id: Any = None
+        self._command_id: Any = None
+        self._source: Any = None
         self.timestamp = time.time() if timestamp is None else timestamp
 
     @property
@@ -65,18 +70,17 @@ class LaneEvent:
         it started), made on first access."""
         payload = self._payload
         if payload is None:
-            handle = self._handle
-            payload = {"lane_id": handle.lane_id, "command_id": handle.command_id}
+            payload = {"lane_id": self._lane_id, "command_id": self._command_id}
             if self.key == COMMAND_STARTED:
-                payload["command_type"] = handle.command_type
+                payload["command_type"] = command_type_of(self._source)
             self._payload = payload
-            self._handle = None
+            self._lane_id = self._command_id = self._source = None
         return payload
 
     @payload.setter
     def payload(self, value: dict[str, Any]) -> None:
         self._payload = value
-        self._handle = None
+        self._lane_id = self._command_id = self._source = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LaneEvent):
@@ -102,7 +106,9 @@ def command_event(kind: int, handle: Any, timestamp: float) -> LaneEvent:
     event: LaneEvent = _new_event(LaneEvent)
     event.key = COMMAND_EVENT_KEYS[kind]
     event._payload = None
-    event._handle = handle
+    event._lane_id = handle.lane_id
+    event._command_id = handle.command_id
+    event._source = handle
     event.timestamp = timestamp
     return event
 

@@ -167,8 +167,12 @@ cdef class Dispatcher:
         """Record command event ``kind`` stamped ``timestamp``: straight into the unfiltered
         streams' rings, and through the hub for filtered streams."""
         cdef EventRing ring
-        for ring in self.rings:
-            ring.c_push_command(kind, handle, timestamp)
+        if self.rings:  # records hold the fields, not the handle (its cache line goes cold)
+            lane_id = slot_get(slot_get(handle, self.o_lane), self.o_lane_id)
+            command_id = slot_get(handle, self.o_command_id)
+            source = slot_get(handle, self.o_command) if kind == STARTED else None
+            for ring in self.rings:
+                ring.c_push_command(kind, lane_id, command_id, source, timestamp)
         if self.filtered:
             self.emit_filtered(kind, handle, timestamp)
 

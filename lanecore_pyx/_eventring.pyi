@@ -17,8 +17,9 @@ class EventRing:
     def taken(self) -> int: ...
     def __init__(self, capacity: int, event_type: type[Any], keys: tuple[str, ...]) -> None: ...
     def push_command(self, kind: int, handle: Any, timestamp: float | None = None) -> None:
-        """Record event ``kind`` (>= 0) of a command, stamped ``timestamp`` (time.time()
-        seconds; None: now)."""
+        """Record event ``kind`` (>= 0) of a command: its ``lane_id`` and ``command_id``, and
+        the handle itself for ``command_type``; stamped ``timestamp`` (time.time() seconds;
+        None: now)."""
     def push(self, event: Any) -> None:
         """Record a ready event object."""
     def pop(self) -> Any:

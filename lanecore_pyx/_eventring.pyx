@@ -2,17 +2,20 @@
 """A subscriber's bounded event buffer in C (compiled twin of ``lanecore._eventring_py``).
 
 The scheduler records up to three events per command (submitted, started, completed). Here a
-record is a C struct (handle reference, wall-clock time, kind) in a fixed ring, so emitting
-allocates nothing and calls no Python code. The event object is made only when the subscriber
-reads it: an ``event_type`` instance made by ``object.__new__`` whose ``key``, ``timestamp``,
-``_handle`` and ``_payload`` slots are set directly (the payload is made from the handle on
-access). When the ring is full the oldest record is dropped; ``dropped`` counts them.
+record is a C struct (lane id, command id - unboxed when it is an int64 -, the command for a
+started event's command_type, wall-clock time, kind) in a fixed ring, so emitting allocates
+nothing and calls no Python code, and a record never touches the command's handle again (by
+the time a full ring drops it, the handle's memory has long gone cold). The event object is
+made only when the subscriber reads it: an ``event_type`` instance made by ``tp_alloc`` whose
+``key``, ``timestamp``, ``_lane_id``, ``_command_id``, ``_source`` and ``_payload`` slots are
+set directly (the payload dict is made on access). When the ring is full the oldest record is dropped; ``dropped`` counts them.
 ``next_ready()`` hands a buffered event to ``async for`` without a coroutine.
 """
 
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact
 from cpython.ref cimport Py_DECREF, Py_INCREF
 
 from lanecore_pyx._clock cimport lanecore_wallclock
@@ -45,6 +48,15 @@ cdef extern from *:
     void install_am_send "lanecore_install_am_send"(object t, void* send) noexcept
 
 
+cdef inline void slot_release(event_slot slot) noexcept:
+    """Drop the references a record holds."""
+    Py_DECREF(<object>slot.item)
+    if slot.source != NULL:
+        Py_DECREF(<object>slot.source)
+    if slot.id_obj != NULL:
+        Py_DECREF(<object>slot.id_obj)
+
+
 cdef class EventRing:
     """Holds the newest ``capacity`` events; ``waker`` (if set) is called once by the next push."""
 
@@ -53,7 +65,9 @@ cdef class EventRing:
             raise ValueError(f"capacity must be an int >= 1, got {capacity!r}")
         self.o_key = slot_offset(event_type, "key")
         self.o_payload = slot_offset(event_type, "_payload")
-        self.o_handle = slot_offset(event_type, "_handle")
+        self.o_lane_id = slot_offset(event_type, "_lane_id")
+        self.o_command_id = slot_offset(event_type, "_command_id")
+        self.o_source = slot_offset(event_type, "_source")
         self.o_timestamp = slot_offset(event_type, "timestamp")
         self._slots = <event_slot*>PyMem_Malloc(<size_t>capacity * sizeof(event_slot))
         if self._slots == NULL:
@@ -75,52 +89,90 @@ cdef class EventRing:
     cdef void _release(self) noexcept:
         """Drop every held reference (the ring is then empty)."""
         cdef Py_ssize_t i
-        cdef void* item
+        cdef event_slot slot
         while self._count:
             i = self._head
-            item = self._slots[i].item
+            slot = self._slots[i]
             self._slots[i].item = NULL
             self._head = i + 1 if i + 1 < self._capacity else 0
             self._count -= 1
-            Py_DECREF(<object>item)
+            slot_release(slot)
 
-    cdef void _put(self, void* item, int kind, double timestamp) except *:
+    cdef void _put(self, event_slot record) except *:
         cdef Py_ssize_t i
-        cdef void* old = NULL
+        cdef event_slot old
+        cdef bint dropped = False
         if self._count == self._capacity:  # full: the oldest record goes
-            old = self._slots[self._head].item
+            old = self._slots[self._head]
+            dropped = True
             self._head = self._head + 1 if self._head + 1 < self._capacity else 0
             self._count -= 1
         i = self._head + self._count  # (no % on the hot path: both are < capacity)
         if i >= self._capacity:
             i -= self._capacity
-        self._slots[i].item = item
-        self._slots[i].kind = kind
-        self._slots[i].timestamp = timestamp
+        self._slots[i] = record
         self._count += 1
         self.offered += 1
-        if old != NULL:
-            Py_DECREF(<object>old)  # last, when the ring is consistent: it may run finalizers
+        if dropped:
+            slot_release(old)  # last, when the ring is consistent: it may run finalizers
         if self.waker is not None:
             waker = self.waker
             self.waker = None
             waker()
 
-    cdef void c_push_command(self, int kind, object handle, double timestamp) except *:
-        Py_INCREF(handle)
-        self._put(<void*>handle, kind, timestamp)
+    cdef void c_push_command(
+        self, int kind, object lane_id, object command_id, object source, double timestamp
+    ) except *:
+        cdef event_slot record
+        cdef long long value
+        cdef int overflow = 0
+        record.kind = kind
+        record.timestamp = timestamp
+        Py_INCREF(lane_id)
+        record.item = <void*>lane_id
+        record.source = NULL
+        if source is not None:
+            Py_INCREF(source)
+            record.source = <void*>source
+        record.id_obj = NULL
+        record.id_int = 0
+        if PyLong_CheckExact(command_id):
+            value = PyLong_AsLongLongAndOverflow(command_id, &overflow)
+            if overflow == 0:
+                record.id_int = value
+            else:
+                record.id_obj = <void*>command_id
+        else:
+            record.id_obj = <void*>command_id
+        if record.id_obj != NULL:
+            Py_INCREF(command_id)
+        self._put(record)
 
     def push_command(self, int kind, handle, timestamp=None):
-        """Record event ``kind`` (>= 0) of a command, stamped ``timestamp`` (time.time()
-        seconds; None: now)."""
+        """Record event ``kind`` (>= 0) of a command: its ``lane_id`` and ``command_id``, and
+        the handle itself for ``command_type``; stamped ``timestamp`` (time.time() seconds;
+        None: now)."""
         if kind < 0:
             raise ValueError(f"kind must be >= 0, got {kind}")
-        self.c_push_command(kind, handle, lanecore_wallclock() if timestamp is None else timestamp)
+        self.c_push_command(
+            kind,
+            handle.lane_id,
+            handle.command_id,
+            handle,
+            lanecore_wallclock() if timestamp is None else timestamp,
+        )
 
     def push(self, event):
         """Record a ready event object."""
+        cdef event_slot record
         Py_INCREF(event)
-        self._put(<void*>event, -1, 0.0)
+        record.item = <void*>event
+        record.source = NULL
+        record.id_obj = NULL
+        record.id_int = 0
+        record.timestamp = 0.0
+        record.kind = -1
+        self._put(record)
 
     cdef object _pop(self):
         if not self._count:
@@ -138,7 +190,19 @@ cdef class EventRing:
         event = er_alloc(self.event_type)
         slot_set(event, self.o_key, self.keys[slot.kind])
         slot_set(event, self.o_payload, None)
-        slot_set(event, self.o_handle, item)
+        slot_set(event, self.o_lane_id, item)
+        if slot.id_obj != NULL:
+            command_id = <object>slot.id_obj
+            Py_DECREF(command_id)
+        else:
+            command_id = slot.id_int
+        slot_set(event, self.o_command_id, command_id)
+        if slot.source != NULL:
+            source = <object>slot.source
+            Py_DECREF(source)
+            slot_set(event, self.o_source, source)
+        else:
+            slot_set(event, self.o_source, None)
         slot_set(event, self.o_timestamp, slot.timestamp)
         return event
 
@@ -245,12 +309,18 @@ cdef int _eventring_traverse(PyObject* o, er_visitproc visit, void* arg) noexcep
     cdef Py_ssize_t head = (<EventRing>o)._head
     cdef Py_ssize_t capacity = (<EventRing>o)._capacity
     cdef event_slot* slots = (<EventRing>o)._slots
+    cdef event_slot* slot
     if _base_traverse != NULL:
         r = _base_traverse(o, visit, arg)
         if r:
             return r
     for k in range((<EventRing>o)._count):
-        r = visit(<PyObject*>slots[(head + k) % capacity].item, arg)
+        slot = &slots[(head + k) % capacity]
+        r = visit(<PyObject*>slot.item, arg)
+        if r == 0 and slot.source != NULL:
+            r = visit(<PyObject*>slot.source, arg)
+        if r == 0 and slot.id_obj != NULL:
+            r = visit(<PyObject*>slot.id_obj, arg)
         if r:
             return r
     return 0

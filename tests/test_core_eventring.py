@@ -143,6 +143,20 @@ def test_iterator_hands_over_buffered_events_then_asks_for_more(core: SimpleName
     assert asked == 2 and len(r) == 0
 
 
+@pytest.mark.parametrize("command_id", [0, 7, -5, 2**63 - 1, -(2**63), 2**70, "c-1", (1, "a")])
+def test_a_record_keeps_any_command_id(core: SimpleNamespace, command_id: Any) -> None:
+    """Ids that fit an int64 are stored unboxed by the compiled ring; others as objects."""
+    r = ring(core, 2)
+    r.push_command(1, Handle(command_id, lane_id="lane-x", command_type="kind-y"))
+    event = r.pop()
+    assert event.payload == {
+        "lane_id": "lane-x",
+        "command_id": command_id,
+        "command_type": "kind-y",
+    }
+    assert type(event.payload["command_id"]) is type(command_id)
+
+
 def test_push_command_takes_a_timestamp(core: SimpleNamespace) -> None:
     r = ring(core, 4)
     r.push_command(0, Handle(1), 123.5)

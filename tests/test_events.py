@@ -239,6 +239,34 @@ def test_a_submit_many_batch_is_stamped_once(core: Any, run: Any) -> None:
     run(main())
 
 
+def test_buffered_events_outlive_their_handles(core: Any, run: Any) -> None:
+    """Events read after the commands' handles are gone still carry their lane, id and
+    command type (the ring keeps those, not the handle)."""
+
+    async def named_later() -> str:
+        return "ok"
+
+    async def main() -> None:
+        m = build(core, ("a", LaneConfig(1, 2), 0))
+        stream = m.subscribe()
+        ids: list[Any] = []
+        async with m:
+            for command_id in ("str-id", None, "z"):  # None: an automatic (int) id
+                handle = m.submit("a", named_later, command_id=command_id)
+                ids.append(handle.command_id)
+                await handle
+            del handle
+        events = [ev for ev in await take_all(stream) if ev.key != SHUTDOWN]
+        assert [(ev.key, ev.payload.get("command_id")) for ev in events] == [
+            (key, command_id) for command_id in ids for key in (SUBMITTED, STARTED, COMPLETED)
+        ]
+        assert {ev.payload["lane_id"] for ev in events} == {"a"}
+        started = [ev.payload["command_type"] for ev in events if ev.key == STARTED]
+        assert len(started) == 3 and all(t.endswith("named_later") for t in started)
+
+    run(main())
+
+
 def test_retry_and_failure_event_sequence(core: Any, run: Any) -> None:
     async def main() -> None:
         m = build(core, ("a", LaneConfig(1, 1).with_retry_policy(RetryPolicy.fixed(2, 0.001)), 0))
