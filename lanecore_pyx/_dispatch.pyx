@@ -19,7 +19,7 @@ from cpython.object cimport PyObject
 from lanecore_pyx._clock cimport lanecore_monotonic, lanecore_wallclock
 from lanecore_pyx._eventring cimport EventRing
 from lanecore_pyx._lanetable cimport LaneTable
-from lanecore_pyx._slots cimport slot_get, slot_offset, slot_set
+from lanecore_pyx._slots cimport slot_get, slot_offset, slot_set, steal_ref
 
 from lanecore import events
 from lanecore.commands import to_runner
@@ -52,10 +52,8 @@ cdef extern from *:
         PySendResult r = PyIter_Send(coro, Py_None, out);
         return r == PYGEN_RETURN ? 0 : (r == PYGEN_NEXT ? 1 : -1);
     }
-    static CYTHON_INLINE PyObject* lanecore_steal_ref(PyObject* o) { return o; }
     """
     int coro_first_step "lanecore_coro_first_step"(object coro, PyObject** out) except -1
-    object steal "lanecore_steal_ref"(PyObject* o)
     bint PyCoro_CheckExact(object o)
 
 cdef extern from "Python.h":
@@ -317,9 +315,9 @@ cdef class Dispatcher:
                         if not PyCoro_CheckExact(awaitable):
                             result = await awaitable
                         elif coro_first_step(awaitable, &out):  # suspended: await the rest
-                            result = await _Resumed.__new__(_Resumed, awaitable, steal(out))
+                            result = await _Resumed.__new__(_Resumed, awaitable, steal_ref(out))
                         else:  # finished without suspending (no wrapper, no StopIteration)
-                            result = steal(out)
+                            result = steal_ref(out)
                     else:
                         deadline = asyncio.timeout(seconds)
                         async with deadline:

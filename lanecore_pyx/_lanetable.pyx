@@ -37,6 +37,7 @@ from libc.stdint cimport uint64_t
 from libc.string cimport memset
 
 from lanecore_pyx._bits cimport bits_clear, bits_first, bits_set
+from lanecore_pyx._slots cimport steal_ref
 from lanecore_pyx._clock cimport lanecore_monotonic
 from lanecore_pyx._tokenbucket cimport (
     bucket_init,
@@ -61,13 +62,6 @@ cdef extern from "Python.h":
     void lc_list_set_item "PyList_SET_ITEM"(object lst, Py_ssize_t i, PyObject* item) noexcept
     void lc_incref "Py_INCREF"(PyObject* o) noexcept
     void lc_decref "Py_DECREF"(PyObject* o) noexcept
-
-cdef extern from *:
-    """
-    /* Hand an owned reference to Cython as the function's (new) reference: a steal. */
-    static CYTHON_INLINE PyObject* lanecore_steal(PyObject* o) { return o; }
-    """
-    object lc_steal "lanecore_steal"(PyObject* o)
 
 cdef extern from *:
     """
@@ -521,7 +515,7 @@ cdef class LaneTable:
             self._total_active += 1
             self._rotate(lane)
             self._refresh(lane)
-            return lc_steal(item)
+            return steal_ref(item)
 
     @cython.critical_section
     def can_pop(self):
@@ -586,7 +580,7 @@ cdef class LaneTable:
             ring_skip_tombstones(L)
         self._total_pending -= 1
         self._refresh(index)
-        return lc_steal(item)
+        return steal_ref(item)
 
     @cython.critical_section
     def take_all(self, lane):

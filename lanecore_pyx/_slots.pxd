@@ -4,7 +4,8 @@
 A slot of a Python class is a member descriptor that reads and writes an object pointer at a
 fixed offset in the instance; reading that offset once and using it directly saves the
 attribute lookup on the hot path. Only classes whose layout we own use this (CommandHandle
-and the manager's lane records), and every offset is checked at start-up.
+and the manager's lane records), and every offset is checked at start-up. ``steal_ref`` hands
+an owned ``PyObject*`` (from a ring buffer or a C API out-parameter) to Cython.
 """
 
 from cpython.object cimport PyObject
@@ -19,6 +20,13 @@ cdef extern from "Python.h":
         PyMemberDef* d_member
     void lc_slot_incref "Py_INCREF"(PyObject* o) noexcept
     void lc_slot_xdecref "Py_XDECREF"(PyObject* o) noexcept
+
+cdef extern from *:
+    """
+    /* Hand an owned reference to Cython as the function's (new) reference: a steal. */
+    static CYTHON_INLINE PyObject* lanecore_steal(PyObject* o) { return o; }
+    """
+    object steal_ref "lanecore_steal"(PyObject* o)
 
 
 cdef inline Py_ssize_t slot_offset(type cls, str name) except -1:
