@@ -27,3 +27,4 @@ cdef class EventRing:
     cdef void _put(self, event_slot record) except *
     cdef void _release(self) noexcept
     cdef object _pop(self)
+    cdef object _next_ready(self)

@@ -8,8 +8,9 @@ nothing and calls no Python code, and a record never touches the command's handl
 the time a full ring drops it, the handle's memory has long gone cold). The event object is
 made only when the subscriber reads it: an ``event_type`` instance made by ``tp_alloc`` whose
 ``key``, ``timestamp``, ``_lane_id``, ``_command_id``, ``_source`` and ``_payload`` slots are
-set directly (the payload dict is made on access). When the ring is full the oldest record is dropped; ``dropped`` counts them.
-``next_ready()`` hands a buffered event to ``async for`` without a coroutine.
+set directly (the payload dict is made on access). When the ring is full the oldest record
+is dropped; ``dropped`` counts them. ``next_ready()`` hands a buffered event to ``async for``
+without a coroutine.
 """
 
 cimport cython
@@ -210,14 +211,17 @@ cdef class EventRing:
         """The oldest event (made from its record now), or None when empty."""
         return self._pop()
 
-    def next_ready(self):
-        """An awaitable of the oldest event when one is buffered (for ``__anext__``), else
-        None."""
+    cdef object _next_ready(self):
         if not self._count:
             return None
         cdef Ready ready = Ready.__new__(Ready)
         ready.value = self._pop()
         return ready
+
+    def next_ready(self):
+        """An awaitable of the oldest event when one is buffered (for ``__anext__``), else
+        None."""
+        return self._next_ready()
 
     def iterator(self, more):
         """An async iterator over this ring: each step hands over the oldest buffered event,
@@ -258,12 +262,8 @@ cdef class EventIterator:
         return self
 
     def __anext__(self):
-        cdef Ready ready
-        if self.ring._count:
-            ready = Ready.__new__(Ready)
-            ready.value = self.ring._pop()
-            return ready
-        return self.more()
+        ready = self.ring._next_ready()
+        return self.more() if ready is None else ready
 
 
 @cython.freelist(8)
