@@ -37,7 +37,7 @@ def paired_ratio(
         a = top()
         fresh_heap()
         b = bottom()
-        assert a.completed == a.commands and b.completed == b.commands
+        check_completed([a, b])
         ratios.append(a.ops_per_s / b.ops_per_s)
     return median(ratios)
 
@@ -66,12 +66,17 @@ def label(benchmark: Any, *, table: str, loop: str | None, row: str, ref: str | 
     benchmark.extra_info.update(table=table, loop=loop, row=row, ref=ref)
 
 
-def record_throughput(benchmark: Any, results: list[Throughput]) -> None:
-    """Check every command completed, then record the median and best rate over the rounds."""
+def check_completed(results: list[Throughput]) -> None:
+    """Every command of every run completed."""
     for result in results:
         assert result.completed == result.commands, (
             f"only {result.completed} of {result.commands} commands completed"
         )
+
+
+def record_throughput(benchmark: Any, results: list[Throughput]) -> None:
+    """Check every command completed, then record the median and best rate over the rounds."""
+    check_completed(results)
     rates = [r.ops_per_s for r in results]
     benchmark.extra_info.update(
         commands=results[0].commands,
