@@ -90,8 +90,10 @@ class Dispatcher:
     def _emit(self, kind: int, handle: CommandHandle, timestamp: float | None = None) -> None:
         """Record command event ``kind`` (stamped ``timestamp``, None: now): straight into the
         unfiltered streams' rings, and through the hub for filtered streams."""
-        for ring in self.rings:
-            ring.push_command(kind, handle, timestamp)
+        if self.rings:
+            source = handle._command if kind == events.STARTED_KIND else None
+            for ring in self.rings:
+                ring.push_command(kind, handle.lane_id, handle.command_id, source, timestamp)
         if self.filtered:
             self.emit_filtered(kind, handle, timestamp)
 
@@ -124,14 +126,18 @@ class Dispatcher:
         loop = self.loop
         assert loop is not None
         now = loop.time()
+        first_id = self.next_id
         handles = [
             self._queue(ls, command, run, timeout, None, now)
             for command, run in zip(batch, runs, strict=True)
         ]
         if self.listeners:
             stamp = time.time()  # one batch, one submit time
-            for handle in handles:
-                self._emit(events.SUBMITTED_KIND, handle, stamp)
+            for ring in self.rings:  # the batch's ids are first_id, first_id + 1, ...
+                ring.push_run(events.SUBMITTED_KIND, ls.lane_id, first_id, len(handles), stamp)
+            if self.filtered:
+                for handle in handles:
+                    self.emit_filtered(events.SUBMITTED_KIND, handle, stamp)
         if ls.hooks:
             self.manager._lane_changed(ls)
         if self.started:

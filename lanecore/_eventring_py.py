@@ -1,11 +1,12 @@
 """A subscriber's bounded event buffer (pure-Python twin of ``lanecore_pyx._eventring``).
 
-Command events are recorded as (kind, lane id, command id, handle, timestamp) and made into
-``event_type`` instances only when read (``object.__new__``, then its ``key``, ``timestamp``,
-``_lane_id``, ``_command_id``, ``_source`` and ``_payload`` slots; the payload is made on
-access); ready event objects are stored as they are. When the buffer is full the oldest
-record is dropped; ``dropped`` counts them. ``next_ready()`` hands a buffered event to
-``async for`` without a coroutine.
+Command events are recorded as (kind, lane id, command id, source, timestamp), one entry per
+event (a submit_many batch as one entry per command), and made into ``event_type`` instances
+only when read (``object.__new__``, then its ``key``, ``timestamp``, ``_lane_id``,
+``_command_id``, ``_source`` and ``_payload`` slots; the payload is made on access); ready
+event objects are stored as they are. When the buffer is full the oldest event is dropped;
+``dropped`` counts them. ``next_ready()`` hands a buffered event to ``async for`` without a
+coroutine.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from lanecore.storage.memory import Completed as Ready  # an awaitable that is already done
 
 _READY = -1  # the kind of a ready event object
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class EventRing:
@@ -39,19 +41,57 @@ class EventRing:
         self.taken = 0
         self.waker: Callable[[], object] | None = None
 
-    def push_command(self, kind: int, handle: Any, timestamp: float | None = None) -> None:
-        """Record event ``kind`` (>= 0) of a command: its ``lane_id`` and ``command_id``, and
-        the handle itself for ``command_type``; stamped ``timestamp`` (time.time() seconds;
-        None: now)."""
-        if kind < 0:
-            raise ValueError(f"kind must be >= 0, got {kind}")
+    def push_command(
+        self,
+        kind: int,
+        lane_id: Any,
+        command_id: Any,
+        source: Any = None,
+        timestamp: float | None = None,
+    ) -> None:
+        """Record event ``kind`` (an index into ``keys``) of command ``command_id`` of lane
+        ``lane_id``; ``source`` (or None) is what its command_type comes from. Stamped
+        ``timestamp`` (time.time() seconds; None: now)."""
+        self._check_kind(kind)
         stamp = time.time() if timestamp is None else timestamp
-        self._buffer.append((kind, handle.lane_id, handle.command_id, handle, stamp))
+        self._buffer.append((kind, lane_id, command_id, source, stamp))
         self.offered += 1
         waker = self.waker
         if waker is not None:
             self.waker = None
             waker()
+
+    def push_run(
+        self, kind: int, lane_id: Any, first_id: int, count: int, timestamp: float | None = None
+    ) -> None:
+        """Record event ``kind`` (>= 0) of ``count`` commands of lane ``lane_id`` whose ids are
+        ``first_id``, ``first_id + 1``, ... (one submit_many batch), all stamped ``timestamp``
+        (None: now)."""
+        self._check_kind(kind)
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        if not _INT64_MIN <= first_id <= _INT64_MAX or (
+            count and first_id > _INT64_MAX - (count - 1)
+        ):
+            raise OverflowError(f"command ids from {first_id} for {count} overflow int64")
+        if not count:
+            return
+        stamp = time.time() if timestamp is None else timestamp
+        capacity = self.capacity
+        kept = min(count, capacity)  # only the newest ``capacity`` would stay
+        start = first_id + count - kept
+        self._buffer.extend((kind, lane_id, i, None, stamp) for i in range(start, start + kept))
+        self.offered += count
+        waker = self.waker
+        if waker is not None:
+            self.waker = None
+            waker()
+
+    def _check_kind(self, kind: int) -> None:
+        if not 0 <= kind < len(self.keys):
+            raise ValueError(
+                f"kind must be an index into keys (0..{len(self.keys) - 1}), got {kind}"
+            )
 
     def push(self, event: Any) -> None:
         """Record a ready event object."""

@@ -185,7 +185,8 @@ class EventStream:
         if self._predicate is None:
             keys = self._keys
             if keys is None or COMMAND_EVENT_KEYS[kind] in keys:
-                self._ring.push_command(kind, handle, timestamp)
+                source = handle._command if kind == STARTED_KIND else None
+                self._ring.push_command(kind, handle.lane_id, handle.command_id, source, timestamp)
             return
         event = command_event(kind, handle, time.time() if timestamp is None else timestamp)
         if self._accepts(event):

@@ -14,12 +14,13 @@ from asyncio import CancelledError
 
 cimport cython
 from cpython.dict cimport PyDict_DelItem, PyDict_SetItem
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
 
 from lanecore_pyx._clock cimport lanecore_monotonic, lanecore_wallclock
-from lanecore_pyx._eventring cimport EventRing
+from lanecore_pyx._eventring cimport EventRing, ring_complete, ring_record
 from lanecore_pyx._lanetable cimport LaneTable
-from lanecore_pyx._slots cimport slot_get, slot_offset, slot_set, steal_ref
+from lanecore_pyx._slots cimport slot_get, slot_offset, slot_ptr, slot_set, steal_ref
 
 from lanecore import events
 from lanecore.commands import to_runner
@@ -164,13 +165,21 @@ cdef class Dispatcher:
     cdef void _emit(self, int kind, object handle, double timestamp) except *:
         """Record command event ``kind`` stamped ``timestamp``: straight into the unfiltered
         streams' rings, and through the hub for filtered streams."""
+        cdef list rings = self.rings
+        cdef Py_ssize_t i = 0
         cdef EventRing ring
-        if self.rings:  # records hold the fields, not the handle (its cache line goes cold)
+        if rings:  # records hold the fields, not the handle (its cache line goes cold)
             lane_id = slot_get(slot_get(handle, self.o_lane), self.o_lane_id)
             command_id = slot_get(handle, self.o_command_id)
             source = slot_get(handle, self.o_command) if kind == STARTED else None
-            for ring in self.rings:
-                ring.c_push_command(kind, lane_id, command_id, source, timestamp)
+            while i < PyList_GET_SIZE(rings):  # (a waker may unsubscribe a stream)
+                ring = <EventRing>PyList_GET_ITEM(rings, i)
+                if ring_record(
+                    ring, kind, <PyObject*>lane_id, <PyObject*>command_id,
+                    NULL if source is None else <PyObject*>source, timestamp,
+                ):
+                    ring.fire_waker()
+                i += 1
         if self.filtered:
             self.emit_filtered(kind, handle, timestamp)
 
@@ -192,18 +201,26 @@ cdef class Dispatcher:
         cdef list handles = []
         cdef double stamp
         cdef Py_ssize_t i, n = len(batch)
+        cdef EventRing ring
+        cdef long long first_id
         for command in batch:
             if is_coroutine_function(command):
                 runs.append(command)
             else:
                 runs.append(to_runner(command, run_in_executor))
         now = self._loop.time()
+        first_id = self._next_id
         for i in range(n):
             handles.append(self._queue(ls, batch[i], runs[i], timeout, None, now))
         if self.listeners:
             stamp = lanecore_wallclock()  # one batch, one submit time
-            for handle in handles:
-                self._emit(SUBMITTED, handle, stamp)
+            if self.rings:  # one record for the batch: its ids are first_id, first_id + 1, ...
+                lane_id = slot_get(ls, self.o_lane_id)
+                for ring in self.rings:
+                    ring.c_push_run(SUBMITTED, lane_id, first_id, n, stamp)
+            if self.filtered:
+                for handle in handles:
+                    self.emit_filtered(SUBMITTED, handle, stamp)
         if slot_get(ls, self.o_hooks):
             self.manager._lane_changed(ls)
         if self.started:
@@ -241,6 +258,7 @@ cdef class Dispatcher:
         cdef list listeners = self.listeners
         cdef list idle = self.idle
         cdef list drain_waiters = self.drain_waiters
+        cdef list rings
         cdef bint rate_limited = self.rate_limited
         cdef Py_ssize_t burst = 0
         cdef double started = 0.0
@@ -305,7 +323,18 @@ cdef class Dispatcher:
                                 (started - <double>queued) * 1000.0
                             )
                 if listeners:
-                    self._emit(STARTED, handle, stamp if stamp else lanecore_wallclock())
+                    if not stamp:
+                        stamp = lanecore_wallclock()
+                    rings = self.rings
+                    if PyList_GET_SIZE(rings) == 1 and not self.filtered:  # one subscriber
+                        if ring_record(
+                            <EventRing>PyList_GET_ITEM(rings, 0), STARTED,
+                            slot_ptr(ls, self.o_lane_id), slot_ptr(handle, self.o_command_id),
+                            slot_ptr(handle, self.o_command), stamp,
+                        ):
+                            (<EventRing>PyList_GET_ITEM(rings, 0)).fire_waker()
+                    else:
+                        self._emit(STARTED, handle, stamp)
                 stamp = 0.0
                 seconds = slot_get(handle, self.o_timeout)
                 deadline = None
@@ -357,7 +386,15 @@ cdef class Dispatcher:
                         )
                     if listeners:
                         stamp = lanecore_wallclock()
-                        self._emit(COMPLETED, handle, stamp)
+                        rings = self.rings
+                        if (PyList_GET_SIZE(rings) == 1 and not self.filtered and ring_complete(
+                            <EventRing>PyList_GET_ITEM(rings, 0), COMPLETED, NULL,
+                            <PyObject*>command_id, stamp,
+                        )):  # one subscriber, and this command's STARTED is its newest record
+                            if (<EventRing>PyList_GET_ITEM(rings, 0)).waker is not None:
+                                (<EventRing>PyList_GET_ITEM(rings, 0)).fire_waker()
+                        else:
+                            self._emit(COMPLETED, handle, stamp)
                     if not inflight and drain_waiters:
                         manager._wake_drainers()
             handle = None

@@ -16,10 +16,23 @@ class EventRing:
     @property
     def taken(self) -> int: ...
     def __init__(self, capacity: int, event_type: type[Any], keys: tuple[str, ...]) -> None: ...
-    def push_command(self, kind: int, handle: Any, timestamp: float | None = None) -> None:
-        """Record event ``kind`` (>= 0) of a command: its ``lane_id`` and ``command_id``, and
-        the handle itself for ``command_type``; stamped ``timestamp`` (time.time() seconds;
-        None: now)."""
+    def push_command(
+        self,
+        kind: int,
+        lane_id: Any,
+        command_id: Any,
+        source: Any = None,
+        timestamp: float | None = None,
+    ) -> None:
+        """Record event ``kind`` (an index into ``keys``) of command ``command_id`` of lane
+        ``lane_id``; ``source`` (or None) is what its command_type comes from. Stamped
+        ``timestamp`` (time.time() seconds; None: now)."""
+    def push_run(
+        self, kind: int, lane_id: Any, first_id: int, count: int, timestamp: float | None = None
+    ) -> None:
+        """Record event ``kind`` (>= 0) of ``count`` commands of lane ``lane_id`` whose ids are
+        ``first_id``, ``first_id + 1``, ... (one submit_many batch), all stamped ``timestamp``
+        (None: now); held as one record."""
     def push(self, event: Any) -> None:
         """Record a ready event object."""
     def pop(self) -> Any:

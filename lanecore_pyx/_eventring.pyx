@@ -1,26 +1,33 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, freethreading_compatible=True
 """A subscriber's bounded event buffer in C (compiled twin of ``lanecore._eventring_py``).
 
-The scheduler records up to three events per command (submitted, started, completed). Here a
-record is a C struct (lane id, command id - unboxed when it is an int64 -, the command for a
-started event's command_type, wall-clock time, kind) in a fixed ring, so emitting allocates
-nothing and calls no Python code, and a record never touches the command's handle again (by
-the time a full ring drops it, the handle's memory has long gone cold). The event object is
-made only when the subscriber reads it: an ``event_type`` instance made by ``tp_alloc`` whose
+The scheduler records three events per command (submitted, started, completed). Here they are
+records in a fixed ring of C structs (lane id, command id, the command for a started event's
+command_type, wall-clock time, kind), so recording allocates nothing and calls no Python code,
+and a record never touches the command's handle again. One record can hold several events: a
+*run* is the submitted events of one submit_many batch (consecutive ids, one time), a *pair*
+is a command's started and completed events when nothing was recorded in between (a command
+that finished without suspending). The capacity, ``len``, ``offered``, ``taken`` and
+``dropped`` all count events, as in the twin, which holds one entry per event; when the ring
+is full the oldest events go, from a run or pair as from any record.
+
+The event object is made only when the subscriber reads it: an ``event_type`` instance whose
 ``key``, ``timestamp``, ``_lane_id``, ``_command_id``, ``_source`` and ``_payload`` slots are
-set directly (the payload dict is made on access). When the ring is full the oldest record
-is dropped; ``dropped`` counts them. ``next_ready()`` hands a buffered event to ``async for``
+set directly (the payload dict is made on access). The ring keeps the last two it made and
+refills one when nobody else holds it any more, so a reader that drops each event after use
+costs no allocation per event. ``next_ready()`` hands a buffered event to ``async for``
 without a coroutine.
 """
 
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
-from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact
 from cpython.ref cimport Py_DECREF, Py_INCREF
+from cpython.tuple cimport PyTuple_GET_ITEM
+from libc.limits cimport LLONG_MAX
 
 from lanecore_pyx._clock cimport lanecore_wallclock
-from lanecore_pyx._slots cimport slot_offset, slot_set
+from lanecore_pyx._slots cimport slot_offset, slot_set, steal_ref
 
 ctypedef int (*er_visitproc)(PyObject*, void*) noexcept
 ctypedef int (*er_traverseproc)(PyObject*, er_visitproc, void*) noexcept
@@ -38,6 +45,13 @@ cdef extern from *:
     static CYTHON_INLINE PyObject* lanecore_alloc(PyObject* t) {
         return ((PyTypeObject*)t)->tp_alloc((PyTypeObject*)t, 0);
     }
+    /* Whether the ring may refill an event object it holds the only reference to (not where
+       another thread could take a reference to it meanwhile). */
+    #ifdef Py_GIL_DISABLED
+    #define LANECORE_REUSES_EVENTS 0
+    #else
+    #define LANECORE_REUSES_EVENTS 1
+    #endif
     /* Give type t an am_send slot (t has __await__, so tp_as_async exists). */
     static void lanecore_install_am_send(PyObject* t, void* send) {
         PyAsyncMethods* am = ((PyTypeObject*)t)->tp_as_async;
@@ -46,16 +60,16 @@ cdef extern from *:
     }
     """
     object er_alloc "lanecore_alloc"(object t)
+    Py_ssize_t er_refcnt "Py_REFCNT"(PyObject* o) noexcept
+    bint REUSES_EVENTS "LANECORE_REUSES_EVENTS"
     void install_am_send "lanecore_install_am_send"(object t, void* send) noexcept
 
 
-cdef inline void slot_release(event_slot slot) noexcept:
-    """Drop the references a record holds."""
-    Py_DECREF(<object>slot.item)
-    if slot.source != NULL:
-        Py_DECREF(<object>slot.source)
+cdef inline object slot_command_id(event_slot* slot):
+    """The command id of a command record's first event."""
     if slot.id_obj != NULL:
-        Py_DECREF(<object>slot.id_obj)
+        return <object>slot.id_obj
+    return slot.id_int
 
 
 cdef class EventRing:
@@ -70,11 +84,13 @@ cdef class EventRing:
         self.o_command_id = slot_offset(event_type, "_command_id")
         self.o_source = slot_offset(event_type, "_source")
         self.o_timestamp = slot_offset(event_type, "timestamp")
+        # a record holds at least one event, so ``capacity`` slots always suffice
         self._slots = <event_slot*>PyMem_Malloc(<size_t>capacity * sizeof(event_slot))
         if self._slots == NULL:
             raise MemoryError()
         self._capacity = capacity
         self._head = 0
+        self._records = 0
         self._count = 0
         self.offered = 0
         self.taken = 0
@@ -91,75 +107,98 @@ cdef class EventRing:
         """Drop every held reference (the ring is then empty)."""
         cdef Py_ssize_t i
         cdef event_slot slot
-        while self._count:
+        while self._records:
             i = self._head
             slot = self._slots[i]
             self._slots[i].item = NULL
             self._head = i + 1 if i + 1 < self._capacity else 0
-            self._count -= 1
+            self._records -= 1
+            self._count -= slot.n
             slot_release(slot)
 
-    cdef void _put(self, event_slot record) except *:
-        cdef Py_ssize_t i
-        cdef event_slot old
-        cdef bint dropped = False
-        if self._count == self._capacity:  # full: the oldest record goes
-            old = self._slots[self._head]
-            dropped = True
-            self._head = self._head + 1 if self._head + 1 < self._capacity else 0
-            self._count -= 1
-        i = self._head + self._count  # (no % on the hot path: both are < capacity)
-        if i >= self._capacity:
-            i -= self._capacity
-        self._slots[i] = record
-        self._count += 1
-        self.offered += 1
-        if dropped:
-            slot_release(old)  # last, when the ring is consistent: it may run finalizers
+    cdef void fire_waker(self) except *:
+        """Call the waker (once: it is cleared first)."""
         if self.waker is not None:
             waker = self.waker
             self.waker = None
             waker()
 
+    cdef void _append(self, event_slot record) except *:
+        """Add a record of 1..capacity events (its references owned), dropping the oldest
+        events first to make room."""
+        cdef Py_ssize_t i
+        ring_make_room(self, record.n)
+        i = self._head + self._records  # (no % on the hot path: both are < capacity)
+        if i >= self._capacity:
+            i -= self._capacity
+        self._slots[i] = record
+        self._records += 1
+        self._count += record.n
+        self.offered += record.n
+        self.fire_waker()
+
     cdef void c_push_command(
         self, int kind, object lane_id, object command_id, object source, double timestamp
     ) except *:
+        if ring_record(
+            self, kind, <PyObject*>lane_id, <PyObject*>command_id,
+            NULL if source is None else <PyObject*>source, timestamp,
+        ):
+            self.fire_waker()
+
+    cdef void c_push_run(
+        self, int kind, object lane_id, long long first_id, Py_ssize_t n, double timestamp
+    ) except *:
         cdef event_slot record
-        cdef long long value
-        cdef int overflow = 0
+        if n <= 0:
+            return
+        if n > self._capacity:  # only the newest ``capacity`` would stay
+            first_id += n - self._capacity
+            self.offered += n - self._capacity
+            n = self._capacity
         record.kind = kind
+        record.n = n
+        record.pair = False
         record.timestamp = timestamp
+        record.timestamp2 = 0.0
         Py_INCREF(lane_id)
         record.item = <void*>lane_id
         record.source = NULL
-        if source is not None:
-            Py_INCREF(source)
-            record.source = <void*>source
         record.id_obj = NULL
-        record.id_int = 0
-        if PyLong_CheckExact(command_id):
-            value = PyLong_AsLongLongAndOverflow(command_id, &overflow)
-            if overflow == 0:
-                record.id_int = value
-            else:
-                record.id_obj = <void*>command_id
-        else:
-            record.id_obj = <void*>command_id
-        if record.id_obj != NULL:
-            Py_INCREF(command_id)
-        self._put(record)
+        record.id_int = first_id
+        self._append(record)
 
-    def push_command(self, int kind, handle, timestamp=None):
-        """Record event ``kind`` (>= 0) of a command: its ``lane_id`` and ``command_id``, and
-        the handle itself for ``command_type``; stamped ``timestamp`` (time.time() seconds;
-        None: now)."""
-        if kind < 0:
-            raise ValueError(f"kind must be >= 0, got {kind}")
+    def _check_kind(self, int kind):
+        if not 0 <= kind < len(self.keys):
+            raise ValueError(f"kind must be an index into keys (0..{len(self.keys) - 1}), got {kind}")
+
+    def push_command(self, int kind, lane_id, command_id, source=None, timestamp=None):
+        """Record event ``kind`` (an index into ``keys``) of command ``command_id`` of lane
+        ``lane_id``; ``source`` (or None) is what its command_type comes from. Stamped
+        ``timestamp`` (time.time() seconds; None: now)."""
+        self._check_kind(kind)
         self.c_push_command(
             kind,
-            handle.lane_id,
-            handle.command_id,
-            handle,
+            lane_id,
+            command_id,
+            source,
+            lanecore_wallclock() if timestamp is None else timestamp,
+        )
+
+    def push_run(self, int kind, lane_id, long long first_id, Py_ssize_t count, timestamp=None):
+        """Record event ``kind`` (>= 0) of ``count`` commands of lane ``lane_id`` whose ids are
+        ``first_id``, ``first_id + 1``, ... (one submit_many batch), all stamped ``timestamp``
+        (None: now); held as one record."""
+        self._check_kind(kind)
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        if count and first_id > LLONG_MAX - (count - 1):
+            raise OverflowError(f"command ids from {first_id} for {count} overflow int64")
+        self.c_push_run(
+            kind,
+            lane_id,
+            first_id,
+            count,
             lanecore_wallclock() if timestamp is None else timestamp,
         )
 
@@ -172,39 +211,74 @@ cdef class EventRing:
         record.id_obj = NULL
         record.id_int = 0
         record.timestamp = 0.0
+        record.timestamp2 = 0.0
+        record.n = 1
+        record.pair = False
         record.kind = -1
-        self._put(record)
+        self._append(record)
 
     cdef object _pop(self):
         if not self._count:
             return None
         cdef Py_ssize_t i = self._head
-        cdef event_slot slot = self._slots[i]
-        self._slots[i].item = NULL
-        self._head = i + 1 if i + 1 < self._capacity else 0
+        cdef event_slot* slot = &self._slots[i]
+        cdef event_slot old
+        cdef PyObject* source = NULL
+        cdef double timestamp = slot.timestamp
+        cdef int kind = slot.kind
         self._count -= 1
         self.taken += 1
-        item = <object>slot.item
-        Py_DECREF(item)  # the ring's reference; ``item`` holds its own
-        if slot.kind < 0:
+        if kind < 0:  # a ready event: hand over the ring's reference
+            item = steal_ref(<PyObject*>slot.item)
+            slot.item = NULL
+            self._head = i + 1 if i + 1 < self._capacity else 0
+            self._records -= 1
             return item
-        event = er_alloc(self.event_type)
-        slot_set(event, self.o_key, self.keys[slot.kind])
+        # take the first event's fields out, then step the record on, then make the event
+        # (its allocation may run finalizers that push into this ring)
+        lane_id = <object>slot.item
+        command_id = slot_command_id(slot)
+        command = None if slot.source == NULL else <object>slot.source
+        if slot.n == 1:  # the record is used up
+            old = slot[0]
+            slot.item = NULL
+            self._head = i + 1 if i + 1 < self._capacity else 0
+            self._records -= 1
+            slot_release(old)
+        elif slot.pair:  # on to the pair's second event
+            source = <PyObject*>slot.source
+            slot.source = NULL
+            slot.pair = False
+            slot.kind = kind + 1
+            slot.timestamp = slot.timestamp2
+            slot.n = 1
+            if source != NULL:
+                Py_DECREF(<object>source)
+        else:  # on to the run's next command
+            slot.id_int += 1
+            slot.n -= 1
+        event = self._event_object()
+        slot_set(event, self.o_key, <object>PyTuple_GET_ITEM(self.keys, kind))
         slot_set(event, self.o_payload, None)
-        slot_set(event, self.o_lane_id, item)
-        if slot.id_obj != NULL:
-            command_id = <object>slot.id_obj
-            Py_DECREF(command_id)
-        else:
-            command_id = slot.id_int
+        slot_set(event, self.o_lane_id, lane_id)
         slot_set(event, self.o_command_id, command_id)
-        if slot.source != NULL:
-            source = <object>slot.source
-            Py_DECREF(source)
-            slot_set(event, self.o_source, source)
-        else:
-            slot_set(event, self.o_source, None)
-        slot_set(event, self.o_timestamp, slot.timestamp)
+        slot_set(event, self.o_source, command)
+        slot_set(event, self.o_timestamp, timestamp)
+        return event
+
+    cdef object _event_object(self):
+        """An event object to fill in: one of the last two this ring made, if nobody else
+        holds it any more (so nobody can see it change; a reader's ``async for`` holds only
+        the previous event while it asks for the next), else a new one, kept as a spare."""
+        if REUSES_EVENTS:
+            if er_refcnt(<PyObject*>self._spare) == 1:
+                return self._spare
+            if er_refcnt(<PyObject*>self._spare2) == 1:
+                return self._spare2
+        event = er_alloc(self.event_type)
+        if REUSES_EVENTS:
+            self._spare2 = self._spare
+            self._spare = event
         return event
 
     def pop(self):
@@ -314,7 +388,7 @@ cdef int _eventring_traverse(PyObject* o, er_visitproc visit, void* arg) noexcep
         r = _base_traverse(o, visit, arg)
         if r:
             return r
-    for k in range((<EventRing>o)._count):
+    for k in range((<EventRing>o)._records):
         slot = &slots[(head + k) % capacity]
         r = visit(<PyObject*>slot.item, arg)
         if r == 0 and slot.source != NULL:

@@ -49,6 +49,11 @@ cdef inline object slot_get(object obj, Py_ssize_t offset):
     return <object>value
 
 
+cdef inline PyObject* slot_ptr(object obj, Py_ssize_t offset) noexcept:
+    """The slot's value as a borrowed pointer (NULL when it was never set)."""
+    return (<PyObject**>((<char*><PyObject*>obj) + offset))[0]
+
+
 cdef inline void slot_set(object obj, Py_ssize_t offset, object value) noexcept:
     """Store value in the slot, releasing what it held."""
     cdef PyObject** field = <PyObject**>((<char*><PyObject*>obj) + offset)

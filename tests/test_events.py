@@ -450,6 +450,58 @@ def test_bounded_buffer_drops_oldest(core: Any, run: Any) -> None:
     run(main())
 
 
+def test_batches_and_quick_commands_keep_every_event_in_order(core: Any, run: Any) -> None:
+    """A submit_many batch, commands that finish without suspending and commands that do
+    suspend: a big buffer sees every event in order, a small one exactly the newest events,
+    whatever the ring holds them as; two plain streams and a filtered one at once."""
+
+    async def suspends() -> None:
+        await asyncio.sleep(0)
+
+    async def main() -> None:
+        m = build(core, ("a", LaneConfig(1, 1), 0))
+        big = m.subscribe(buffer_size=1000)
+        small = m.subscribe(buffer_size=7)
+        quick = [ok] * 12
+        async with m:
+            first = m.submit_many("a", quick)
+            handles = first + m.submit_many("a", [suspends, ok, suspends])
+            await asyncio.gather(*handles)
+            expected = [(SUBMITTED, h.command_id) for h in handles]
+            for h in handles:
+                expected += [(STARTED, h.command_id), (COMPLETED, h.command_id)]
+            seen = [(e.key, e.payload["command_id"]) for e in await take_all(big)]
+            assert sorted(seen) == sorted(expected) and big.dropped == 0
+            # per command: submitted, then started, then completed; each kind in submit order
+            for kind in (SUBMITTED, STARTED, COMPLETED):
+                assert [cid for key, cid in seen if key == kind] == [h.command_id for h in handles]
+            for h in handles:
+                mine = [key for key, cid in seen if cid == h.command_id]
+                assert mine == [SUBMITTED, STARTED, COMPLETED]
+            newest = [(e.key, e.payload["command_id"]) for e in await take_all(small)]
+            assert newest == seen[-7:] and small.dropped == len(seen) - 7
+            assert small.dropped + 7 == len(handles) * 3
+
+    run(main())
+
+
+def test_a_filtered_stream_beside_a_plain_one_sees_its_events(core: Any, run: Any) -> None:
+    async def main() -> None:
+        m = build(core, ("a", LaneConfig(1, 2), 0))
+        plain = m.subscribe()
+        done = m.subscribe_filtered([SUBMITTED, COMPLETED], buffer_size=4)
+        async with m:
+            handles = m.submit_many("a", [ok] * 5)
+            await asyncio.gather(*handles)
+            ids = [h.command_id for h in handles]
+            assert [e.payload["command_id"] for e in await take_all(done)] == ids[1:]
+            assert done.dropped == 6
+            got = [(e.key, e.payload["command_id"]) for e in await take_all(plain)]
+            assert len(got) == 15 and [cid for key, cid in got if key == COMPLETED] == ids
+
+    run(main())
+
+
 def test_default_buffer_size_comes_from_builder(core: Any, run: Any) -> None:
     async def main() -> None:
         m = build(core, ("a", LaneConfig(1, 1), 0), event_buffer=3)
