@@ -6,6 +6,12 @@ from typing import Any
 
 YIELD_EVERY: int
 
+def event_clock() -> float:
+    """Now, on the clock that stamps command events (time.time()'s clock; see _eventclock)."""
+
+def event_clock_source() -> str:
+    """What the event clock reads: "tsc" once it measured the counter's rate, else "system"."""
+
 class Dispatcher:
     manager: Any
     table: Any

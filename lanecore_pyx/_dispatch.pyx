@@ -10,6 +10,7 @@ manager, as in the twin.
 """
 
 import asyncio
+import os
 from asyncio import CancelledError
 
 cimport cython
@@ -17,7 +18,13 @@ from cpython.dict cimport PyDict_DelItem, PyDict_SetItem
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
 
-from lanecore_pyx._clock cimport lanecore_monotonic, lanecore_wallclock
+from lanecore_pyx._clock cimport lanecore_monotonic
+from lanecore_pyx._eventclock cimport (
+    EVENT_CLOCK_CAN_USE_TSC,
+    lanecore_event_clock,
+    lanecore_event_clock_enable,
+    lanecore_event_clock_uses_tsc,
+)
 from lanecore_pyx._eventring cimport EventRing, ring_complete, ring_record
 from lanecore_pyx._lanetable cimport LaneTable
 from lanecore_pyx._slots cimport slot_get, slot_offset, slot_ptr, slot_set, steal_ref
@@ -72,6 +79,37 @@ cdef Py_ssize_t _YIELD_EVERY = YIELD_EVERY
 cdef int SUBMITTED = events.SUBMITTED_KIND
 cdef int STARTED = events.STARTED_KIND
 cdef int COMPLETED = events.COMPLETED_KIND
+
+
+def _event_clock_setting():
+    """LANECORE_EVENT_CLOCK: "auto" (the default: the CPU's time-stamp counter where the
+    kernel keeps time with it) or "system" (read the system clock for every stamp)."""
+    setting = os.environ.get("LANECORE_EVENT_CLOCK", "auto")
+    if setting not in ("auto", "system"):
+        raise ValueError(f"LANECORE_EVENT_CLOCK must be 'auto' or 'system', got {setting!r}")
+    return setting
+
+
+def _kernel_clocksource():
+    try:
+        with open("/sys/devices/system/clocksource/clocksource0/current_clocksource") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+if EVENT_CLOCK_CAN_USE_TSC and _event_clock_setting() == "auto" and _kernel_clocksource() == "tsc":
+    lanecore_event_clock_enable()
+
+
+def event_clock():
+    """Now, on the clock that stamps command events (time.time()'s clock; see _eventclock)."""
+    return lanecore_event_clock()
+
+
+def event_clock_source():
+    """What the event clock reads: "tsc" once it measured the counter's rate, else "system"."""
+    return "tsc" if lanecore_event_clock_uses_tsc() else "system"
 
 
 cdef inline bint is_coroutine_function(object command) noexcept:
@@ -187,7 +225,7 @@ cdef class Dispatcher:
         """Queue one checked command and dispatch what may run."""
         handle = self._queue(ls, command, run, timeout, command_id, self._loop.time())
         if self.listeners:
-            self._emit(SUBMITTED, handle, lanecore_wallclock())
+            self._emit(SUBMITTED, handle, lanecore_event_clock())
         if slot_get(ls, self.o_hooks):
             self.manager._lane_changed(ls)
         if self.started:
@@ -213,7 +251,7 @@ cdef class Dispatcher:
         for i in range(n):
             handles.append(self._queue(ls, batch[i], runs[i], timeout, None, now))
         if self.listeners:
-            stamp = lanecore_wallclock()  # one batch, one submit time
+            stamp = lanecore_event_clock()  # one batch, one submit time
             if self.rings:  # one record for the batch: its ids are first_id, first_id + 1, ...
                 lane_id = slot_get(ls, self.o_lane_id)
                 for ring in self.rings:
@@ -324,7 +362,7 @@ cdef class Dispatcher:
                             )
                 if listeners:
                     if not stamp:
-                        stamp = lanecore_wallclock()
+                        stamp = lanecore_event_clock()
                     rings = self.rings
                     if PyList_GET_SIZE(rings) == 1 and not self.filtered:  # one subscriber
                         if ring_record(
@@ -385,7 +423,7 @@ cdef class Dispatcher:
                             (lanecore_monotonic() - started) * 1000.0
                         )
                     if listeners:
-                        stamp = lanecore_wallclock()
+                        stamp = lanecore_event_clock()
                         rings = self.rings
                         if (PyList_GET_SIZE(rings) == 1 and not self.filtered and ring_complete(
                             <EventRing>PyList_GET_ITEM(rings, 0), COMPLETED, NULL,
