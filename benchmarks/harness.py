@@ -28,17 +28,22 @@ def fresh_heap() -> None:
 def paired_ratio(
     top: Callable[[], Throughput], bottom: Callable[[], Throughput], pairs: int
 ) -> float:
-    """Median over ``pairs`` back-to-back pairs of top's rate ÷ bottom's (each run after
-    ``fresh_heap``): a slow spell of this shared machine then slows both runs of a pair, so
-    the ratio holds where the separate medians of two tests taken minutes apart would not."""
+    """Median over ``pairs`` of top's rate ÷ bottom's, each bottom run between two top runs
+    (top, bottom, top, bottom, ..., top; every run after ``fresh_heap``) and compared with
+    the mean of its two neighbours: a slow spell of this shared machine, or a drift of its
+    speed over the pairs, then weighs on both sides of each ratio, where the separate medians
+    of two tests taken minutes apart would not."""
     ratios = []
+    fresh_heap()
+    before = top()
     for _ in range(pairs):
         fresh_heap()
-        a = top()
-        fresh_heap()
         b = bottom()
-        check_completed([a, b])
-        ratios.append(a.ops_per_s / b.ops_per_s)
+        fresh_heap()
+        after = top()
+        check_completed([before, b, after])
+        ratios.append((before.ops_per_s + after.ops_per_s) / 2 / b.ops_per_s)
+        before = after
     return median(ratios)
 
 
