@@ -15,7 +15,9 @@ from asyncio import CancelledError
 
 cimport cython
 from cpython.dict cimport PyDict_DelItem, PyDict_SetItem
-from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.list cimport PyList_CheckExact, PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.method cimport PyMethod_Check, PyMethod_GET_FUNCTION, PyMethod_GET_SELF
+from libc.math cimport log2
 from cpython.object cimport PyObject
 
 from lanecore_pyx._clock cimport lanecore_monotonic
@@ -32,6 +34,7 @@ from lanecore_pyx._slots cimport slot_get, slot_offset, slot_ptr, slot_set, stea
 from lanecore import events
 from lanecore.commands import to_runner
 from lanecore.errors import CommandTimeout
+from lanecore.metrics import histogram
 
 cdef extern from *:
     """
@@ -116,6 +119,48 @@ cdef inline bint is_coroutine_function(object command) noexcept:
     return PyFunction_Check(command) and (
         (<PyCodeObject*>PyFunction_GET_CODE(command)).co_flags & CO_COROUTINE
     )
+
+
+cdef object HISTOGRAM_RECORD = histogram.Histogram.record
+cdef double HISTOGRAM_LOWEST = histogram.LOWEST_MS
+cdef double HISTOGRAM_HIGHEST = histogram.HIGHEST_MS
+cdef double HISTOGRAM_SUB_BUCKETS = histogram.SUB_BUCKETS
+cdef double HISTOGRAM_OFFSET = histogram._OFFSET
+cdef Py_ssize_t o_hist_buckets = slot_offset(histogram.Histogram, "_buckets")
+cdef Py_ssize_t o_hist_sum = slot_offset(histogram.Histogram, "sum")
+cdef Py_ssize_t o_hist_min = slot_offset(histogram.Histogram, "min")
+cdef Py_ssize_t o_hist_max = slot_offset(histogram.Histogram, "max")
+
+
+cdef void record_sample(object record, double ms) except *:
+    """``record(ms)`` for a sampled command's wait or run time. When ``record`` is the
+    ``record`` method of a lanecore Histogram (LocalMetrics) and ``ms`` is in its tracked
+    range, its body runs here instead, with the same arithmetic (so the same bucket, sum, min
+    and max): a sample then costs no Python frame."""
+    cdef Py_ssize_t i
+    if (
+        PyMethod_Check(record)
+        and <object>PyMethod_GET_FUNCTION(record) is HISTOGRAM_RECORD
+        and HISTOGRAM_LOWEST <= ms < HISTOGRAM_HIGHEST
+    ):
+        hist = <object>PyMethod_GET_SELF(record)
+        buckets = slot_get(hist, o_hist_buckets)
+        i = <Py_ssize_t>(log2(ms) * HISTOGRAM_SUB_BUCKETS + HISTOGRAM_OFFSET)
+        if PyList_CheckExact(buckets) and 0 <= i < PyList_GET_SIZE(buckets):
+            (<list>buckets)[i] = <object>PyList_GET_ITEM(buckets, i) + 1
+            value = ms
+            slot_set(hist, o_hist_sum, slot_get(hist, o_hist_sum) + value)
+            if value < slot_get(hist, o_hist_min):
+                slot_set(hist, o_hist_min, value)
+            if value > slot_get(hist, o_hist_max):
+                slot_set(hist, o_hist_max, value)
+            return
+    record(ms)
+
+
+def _record_sample(record, double ms):
+    """record_sample, for the tests."""
+    record_sample(record, ms)
 
 
 cdef class Dispatcher:
@@ -357,8 +402,9 @@ cdef class Dispatcher:
                         started = lanecore_monotonic()
                         if <double>queued >= 0.0:  # its first run (a retry's wait has backoff)
                             slot_set(handle, self.o_queued_at, -1.0)
-                            wait_records[<Py_ssize_t>slot_get(ls, self.o_index)](
-                                (started - <double>queued) * 1000.0
+                            record_sample(
+                                wait_records[<Py_ssize_t>slot_get(ls, self.o_index)],
+                                (started - <double>queued) * 1000.0,
                             )
                 if listeners:
                     if not stamp:
@@ -419,8 +465,9 @@ cdef class Dispatcher:
                     PyDict_DelItem(inflight, command_id)
                     handle.set_result(result)
                     if started:
-                        run_records[<Py_ssize_t>slot_get(ls, self.o_index)](
-                            (lanecore_monotonic() - started) * 1000.0
+                        record_sample(
+                            run_records[<Py_ssize_t>slot_get(ls, self.o_index)],
+                            (lanecore_monotonic() - started) * 1000.0,
                         )
                     if listeners:
                         stamp = lanecore_event_clock()
