@@ -19,33 +19,11 @@ platforms, free-threaded builds, whose threads would race on the shared state), 
 reads the system clock.
 """
 
+from lanecore_pyx._clock cimport lanecore_wallclock
+
+
 cdef extern from *:
     """
-    #include <time.h>
-    #if defined(_WIN32)
-    #ifndef WIN32_LEAN_AND_MEAN
-    #define WIN32_LEAN_AND_MEAN
-    #endif
-    #ifndef NOMINMAX
-    #define NOMINMAX
-    #endif
-    #include <windows.h>
-    static double lanecore_event_clock_system(void) {
-        FILETIME ft;
-        ULARGE_INTEGER t;
-        GetSystemTimePreciseAsFileTime(&ft);
-        t.LowPart = ft.dwLowDateTime;
-        t.HighPart = ft.dwHighDateTime;
-        return (double)(t.QuadPart - 116444736000000000ULL) / 1e7;
-    }
-    #else
-    static double lanecore_event_clock_system(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-    }
-    #endif
-
     #if defined(__linux__) && (defined(__x86_64__) || defined(__i386__)) \
         && !defined(Py_GIL_DISABLED) && (defined(__GNUC__) || defined(__clang__))
     #include <x86intrin.h>
@@ -70,9 +48,9 @@ cdef extern from *:
         unsigned long long t0, t1, t, ticks;
         double wall, rate;
         if (!lc_tsc_on)
-            return lanecore_event_clock_system();
+            return lanecore_wallclock();
         t0 = __rdtsc();
-        wall = lanecore_event_clock_system();
+        wall = lanecore_wallclock();
         t1 = __rdtsc();
         t = t0 + (t1 - t0) / 2;
         if (lc_tsc_base == 0 || t <= lc_tsc_base) {  /* the first reading, or time ran back */
@@ -122,7 +100,7 @@ cdef extern from *:
     #else
     #define LANECORE_EVENT_CLOCK_CAN_USE_TSC 0
     static CYTHON_INLINE double lanecore_event_clock(void) {
-        return lanecore_event_clock_system();
+        return lanecore_wallclock();
     }
     static void lanecore_event_clock_enable(void) {}
     static int lanecore_event_clock_uses_tsc(void) { return 0; }
