@@ -90,10 +90,8 @@ class Dispatcher:
     def _emit(self, kind: int, handle: CommandHandle, timestamp: float | None = None) -> None:
         """Record command event ``kind`` (stamped ``timestamp``, None: now): straight into the
         unfiltered streams' rings, and through the hub for filtered streams."""
-        if self.rings:
-            source = handle._command if kind == events.STARTED_KIND else None
-            for ring in self.rings:
-                ring.push_command(kind, handle.lane_id, handle.command_id, source, timestamp)
+        for ring in self.rings:
+            events.push_command_event(ring, kind, handle, timestamp)
         if self.filtered:
             self.emit_filtered(kind, handle, timestamp)
 

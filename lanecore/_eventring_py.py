@@ -56,17 +56,15 @@ class EventRing:
         stamp = time.time() if timestamp is None else timestamp
         self._buffer.append((kind, lane_id, command_id, source, stamp))
         self.offered += 1
-        waker = self.waker
-        if waker is not None:
-            self.waker = None
-            waker()
+        if self.waker is not None:
+            self._fire_waker()
 
     def push_run(
         self, kind: int, lane_id: Any, first_id: int, count: int, timestamp: float | None = None
     ) -> None:
-        """Record event ``kind`` (>= 0) of ``count`` commands of lane ``lane_id`` whose ids are
-        ``first_id``, ``first_id + 1``, ... (one submit_many batch), all stamped ``timestamp``
-        (None: now)."""
+        """Record event ``kind`` (an index into ``keys``) of ``count`` commands of lane
+        ``lane_id`` whose ids are ``first_id``, ``first_id + 1``, ... (one submit_many batch),
+        all stamped ``timestamp`` (None: now)."""
         self._check_kind(kind)
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
@@ -82,6 +80,11 @@ class EventRing:
         start = first_id + count - kept
         self._buffer.extend((kind, lane_id, i, None, stamp) for i in range(start, start + kept))
         self.offered += count
+        if self.waker is not None:
+            self._fire_waker()
+
+    def _fire_waker(self) -> None:
+        """Call the waker (once: it is cleared first)."""
         waker = self.waker
         if waker is not None:
             self.waker = None
@@ -97,10 +100,8 @@ class EventRing:
         """Record a ready event object."""
         self._buffer.append((_READY, event, None, None, 0.0))
         self.offered += 1
-        waker = self.waker
-        if waker is not None:
-            self.waker = None
-            waker()
+        if self.waker is not None:
+            self._fire_waker()
 
     def pop(self) -> Any:
         """The oldest event (made from its record now), or None when empty."""

@@ -113,6 +113,13 @@ def command_event(kind: int, handle: Any, timestamp: float) -> LaneEvent:
     return event
 
 
+def push_command_event(ring: Any, kind: int, handle: Any, timestamp: float | None) -> None:
+    """Record command event ``kind`` of ``handle`` into ``ring`` (an EventRing of either
+    core): its lane id, its id, and for a started event the command its type comes from."""
+    source = handle._command if kind == STARTED_KIND else None
+    ring.push_command(kind, handle.lane_id, handle.command_id, source, timestamp)
+
+
 EventFilter = Iterable[str] | Callable[[LaneEvent], bool] | None
 
 
@@ -185,8 +192,7 @@ class EventStream:
         if self._predicate is None:
             keys = self._keys
             if keys is None or COMMAND_EVENT_KEYS[kind] in keys:
-                source = handle._command if kind == STARTED_KIND else None
-                self._ring.push_command(kind, handle.lane_id, handle.command_id, source, timestamp)
+                push_command_event(self._ring, kind, handle, timestamp)
             return
         event = command_event(kind, handle, time.time() if timestamp is None else timestamp)
         if self._accepts(event):
