@@ -33,5 +33,5 @@ cdef class Dispatcher:
 
     cdef object _queue(self, object ls, object command, object run, object timeout,
                        object command_id, object now)
-    cdef void _emit(self, int kind, object handle, double timestamp) except *
+    cdef int _emit(self, int kind, object handle, object ls, double timestamp) except -1
     cpdef kick(self)

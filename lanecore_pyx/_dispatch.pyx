@@ -27,7 +27,7 @@ from lanecore_pyx._eventclock cimport (
     lanecore_event_clock_enable,
     lanecore_event_clock_uses_tsc,
 )
-from lanecore_pyx._eventring cimport EventRing, ring_complete, ring_record
+from lanecore_pyx._eventring cimport EventRing, ring_record
 from lanecore_pyx._lanetable cimport LaneTable
 from lanecore_pyx._slots cimport slot_get, slot_offset, slot_ptr, slot_set, steal_ref
 
@@ -245,14 +245,24 @@ cdef class Dispatcher:
         PyDict_SetItem(self.inflight, command_id, handle)
         return handle
 
-    cdef void _emit(self, int kind, object handle, double timestamp) except *:
-        """Record command event ``kind`` stamped ``timestamp``: straight into the unfiltered
-        streams' rings, and through the hub for filtered streams."""
+    cdef int _emit(self, int kind, object handle, object ls, double timestamp) except -1:
+        """Record command event ``kind`` of ``handle`` (queued in lane record ``ls``) stamped
+        ``timestamp``: straight into the unfiltered streams' rings, and through the hub for
+        filtered streams. Records hold the fields, not the handle (its cache line goes cold)."""
         cdef list rings = self.rings
         cdef Py_ssize_t i = 0
         cdef EventRing ring
-        if rings:  # records hold the fields, not the handle (its cache line goes cold)
-            lane_id = slot_get(slot_get(handle, self.o_lane), self.o_lane_id)
+        if PyList_GET_SIZE(rings) == 1 and not self.filtered:  # one subscriber: no loop
+            ring = <EventRing>PyList_GET_ITEM(rings, 0)
+            if ring_record(  # (it owns what it keeps before it can drop anything)
+                ring, kind, slot_ptr(ls, self.o_lane_id),
+                slot_ptr(handle, self.o_command_id),
+                slot_ptr(handle, self.o_command) if kind == STARTED else NULL, timestamp,
+            ):
+                ring.fire_waker()
+            return 0
+        if rings:
+            lane_id = slot_get(ls, self.o_lane_id)
             command_id = slot_get(handle, self.o_command_id)
             source = slot_get(handle, self.o_command) if kind == STARTED else None
             while i < PyList_GET_SIZE(rings):  # (a waker may unsubscribe a stream)
@@ -265,12 +275,13 @@ cdef class Dispatcher:
                 i += 1
         if self.filtered:
             self.emit_filtered(kind, handle, timestamp)
+        return 0
 
     def submit(self, ls, command, run, timeout, command_id):
         """Queue one checked command and dispatch what may run."""
         handle = self._queue(ls, command, run, timeout, command_id, self._loop.time())
         if self.listeners:
-            self._emit(SUBMITTED, handle, lanecore_event_clock())
+            self._emit(SUBMITTED, handle, ls, lanecore_event_clock())
         if slot_get(ls, self.o_hooks):
             self.manager._lane_changed(ls)
         if self.started:
@@ -341,7 +352,6 @@ cdef class Dispatcher:
         cdef list listeners = self.listeners
         cdef list idle = self.idle
         cdef list drain_waiters = self.drain_waiters
-        cdef list rings
         cdef bint rate_limited = self.rate_limited
         cdef Py_ssize_t burst = 0
         cdef double started = 0.0
@@ -407,18 +417,7 @@ cdef class Dispatcher:
                                 (started - <double>queued) * 1000.0,
                             )
                 if listeners:
-                    if not stamp:
-                        stamp = lanecore_event_clock()
-                    rings = self.rings
-                    if PyList_GET_SIZE(rings) == 1 and not self.filtered:  # one subscriber
-                        if ring_record(
-                            <EventRing>PyList_GET_ITEM(rings, 0), STARTED,
-                            slot_ptr(ls, self.o_lane_id), slot_ptr(handle, self.o_command_id),
-                            slot_ptr(handle, self.o_command), stamp,
-                        ):
-                            (<EventRing>PyList_GET_ITEM(rings, 0)).fire_waker()
-                    else:
-                        self._emit(STARTED, handle, stamp)
+                    self._emit(STARTED, handle, ls, stamp if stamp else lanecore_event_clock())
                 stamp = 0.0
                 seconds = slot_get(handle, self.o_timeout)
                 deadline = None
@@ -471,15 +470,7 @@ cdef class Dispatcher:
                         )
                     if listeners:
                         stamp = lanecore_event_clock()
-                        rings = self.rings
-                        if (PyList_GET_SIZE(rings) == 1 and not self.filtered and ring_complete(
-                            <EventRing>PyList_GET_ITEM(rings, 0), COMPLETED, NULL,
-                            <PyObject*>command_id, stamp,
-                        )):  # one subscriber, and this command's STARTED is its newest record
-                            if (<EventRing>PyList_GET_ITEM(rings, 0)).waker is not None:
-                                (<EventRing>PyList_GET_ITEM(rings, 0)).fire_waker()
-                        else:
-                            self._emit(COMPLETED, handle, stamp)
+                        self._emit(COMPLETED, handle, ls, stamp)
                     if not inflight and drain_waiters:
                         manager._wake_drainers()
             handle = None

@@ -44,6 +44,30 @@ cdef class EventRing:
     cdef object _next_ready(self)
 
 
+cdef inline Py_ssize_t ring_index(EventRing ring, Py_ssize_t k) noexcept:
+    """The slot of the ring's k-th record from the oldest (0 <= k <= capacity; no %)."""
+    cdef Py_ssize_t i = ring._head + k
+    return i - ring._capacity if i >= ring._capacity else i
+
+
+cdef inline event_slot new_record(
+    int kind, void* item, void* id_obj, long long id_int, void* source, Py_ssize_t n,
+    double timestamp,
+) noexcept:
+    """A record of ``n`` events (a pair is made from a lone record by ``ring_complete``)."""
+    cdef event_slot record
+    record.item = item
+    record.source = source
+    record.id_obj = id_obj
+    record.id_int = id_int
+    record.timestamp = timestamp
+    record.timestamp2 = 0.0
+    record.n = n
+    record.kind = kind
+    record.pair = False
+    return record
+
+
 cdef inline void slot_release(event_slot slot) noexcept:
     """Drop the references a record holds."""
     Py_XDECREF(<PyObject*>slot.item)
@@ -89,20 +113,13 @@ cdef inline bint ring_complete(
 ) noexcept:
     """Record event ``kind`` (>= 1) of the command whose event ``kind - 1`` is the ring's
     newest record, alone (nothing was recorded since), by making that record a pair. False
-    (nothing recorded) when it is not: the caller then records it with ``ring_record``.
-    ``lane_id`` NULL: the caller knows the command id alone names the command (the
-    scheduler's ids are unique among queued and running commands)."""
+    (nothing recorded) when it is not: the caller then records it as a record of its own."""
     cdef event_slot* slot
-    cdef Py_ssize_t i
     if not ring._records:
         return False
-    i = ring._head + ring._records - 1
-    if i >= ring._capacity:
-        i -= ring._capacity
-    slot = &ring._slots[i]
-    if slot.n != 1 or slot.kind != kind - 1 or slot.id_obj != <void*>command_id or kind < 1:
-        return False
-    if lane_id != NULL and slot.item != <void*>lane_id:
+    slot = &ring._slots[ring_index(ring, ring._records - 1)]
+    if (slot.n != 1 or slot.kind != kind - 1 or kind < 1 or slot.id_obj != <void*>command_id
+            or slot.item != <void*>lane_id):
         return False
     slot.pair = True
     slot.n = 2
@@ -121,9 +138,8 @@ cdef inline bint ring_record(
     """Record event ``kind`` (>= 0) of a command (``source``: NULL, or what its command_type
     comes from), dropping the oldest event if the ring is full. A lone event ``kind - 1`` of
     the same command at the tail (nothing recorded since) takes it in as a pair instead of a
-    new record (see ring_complete). True when the ring's waker is set: the caller then calls ``fire_waker()``."""
-    cdef event_slot* slot
-    cdef Py_ssize_t i
+    new record (see ring_complete). True when the ring's waker is set: the caller then calls
+    ``fire_waker()``."""
     if source == NULL and ring_complete(ring, kind, lane_id, command_id, timestamp):
         return ring.waker is not None
     Py_INCREF(<object>lane_id)  # first: the record owns them even if making room runs finalizers
@@ -131,19 +147,9 @@ cdef inline bint ring_record(
     Py_XINCREF(source)
     if ring._count >= ring._capacity:
         ring_make_room(ring, 1)
-    i = ring._head + ring._records  # (no % on the hot path: both are < capacity)
-    if i >= ring._capacity:
-        i -= ring._capacity
-    slot = &ring._slots[i]
-    slot.item = <void*>lane_id
-    slot.id_obj = <void*>command_id
-    slot.source = <void*>source
-    slot.id_int = 0
-    slot.timestamp = timestamp
-    slot.timestamp2 = 0.0
-    slot.n = 1
-    slot.kind = kind
-    slot.pair = False
+    ring._slots[ring_index(ring, ring._records)] = new_record(
+        kind, <void*>lane_id, <void*>command_id, 0, <void*>source, 1, timestamp
+    )
     ring._records += 1
     ring._count += 1
     ring.offered += 1

@@ -30,9 +30,9 @@ class EventRing:
     def push_run(
         self, kind: int, lane_id: Any, first_id: int, count: int, timestamp: float | None = None
     ) -> None:
-        """Record event ``kind`` (>= 0) of ``count`` commands of lane ``lane_id`` whose ids are
-        ``first_id``, ``first_id + 1``, ... (one submit_many batch), all stamped ``timestamp``
-        (None: now); held as one record."""
+        """Record event ``kind`` (an index into ``keys``) of ``count`` commands of lane
+        ``lane_id`` whose ids are ``first_id``, ``first_id + 1``, ... (one submit_many batch),
+        all stamped ``timestamp`` (None: now); held as one record."""
     def push(self, event: Any) -> None:
         """Record a ready event object."""
     def pop(self) -> Any:

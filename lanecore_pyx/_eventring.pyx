@@ -22,12 +22,12 @@ without a coroutine.
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
-from cpython.ref cimport Py_DECREF, Py_INCREF
+from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM
 from libc.limits cimport LLONG_MAX
 
 from lanecore_pyx._clock cimport lanecore_wallclock
-from lanecore_pyx._slots cimport slot_offset, slot_set, steal_ref
+from lanecore_pyx._slots cimport slot_offset, slot_set
 
 ctypedef int (*er_visitproc)(PyObject*, void*) noexcept
 ctypedef int (*er_traverseproc)(PyObject*, er_visitproc, void*) noexcept
@@ -105,16 +105,8 @@ cdef class EventRing:
 
     cdef void _release(self) noexcept:
         """Drop every held reference (the ring is then empty)."""
-        cdef Py_ssize_t i
-        cdef event_slot slot
         while self._records:
-            i = self._head
-            slot = self._slots[i]
-            self._slots[i].item = NULL
-            self._head = i + 1 if i + 1 < self._capacity else 0
-            self._records -= 1
-            self._count -= slot.n
-            slot_release(slot)
+            ring_drop_oldest(self, self._capacity)  # (the whole oldest record)
 
     cdef void fire_waker(self) except *:
         """Call the waker (once: it is cleared first)."""
@@ -126,12 +118,8 @@ cdef class EventRing:
     cdef void _append(self, event_slot record) except *:
         """Add a record of 1..capacity events (its references owned), dropping the oldest
         events first to make room."""
-        cdef Py_ssize_t i
         ring_make_room(self, record.n)
-        i = self._head + self._records  # (no % on the hot path: both are < capacity)
-        if i >= self._capacity:
-            i -= self._capacity
-        self._slots[i] = record
+        self._slots[ring_index(self, self._records)] = record
         self._records += 1
         self._count += record.n
         self.offered += record.n
@@ -149,24 +137,14 @@ cdef class EventRing:
     cdef void c_push_run(
         self, int kind, object lane_id, long long first_id, Py_ssize_t n, double timestamp
     ) except *:
-        cdef event_slot record
         if n <= 0:
             return
         if n > self._capacity:  # only the newest ``capacity`` would stay
             first_id += n - self._capacity
             self.offered += n - self._capacity
             n = self._capacity
-        record.kind = kind
-        record.n = n
-        record.pair = False
-        record.timestamp = timestamp
-        record.timestamp2 = 0.0
         Py_INCREF(lane_id)
-        record.item = <void*>lane_id
-        record.source = NULL
-        record.id_obj = NULL
-        record.id_int = first_id
-        self._append(record)
+        self._append(new_record(kind, <void*>lane_id, NULL, first_id, NULL, n, timestamp))
 
     def _check_kind(self, int kind):
         if not 0 <= kind < len(self.keys):
@@ -186,9 +164,9 @@ cdef class EventRing:
         )
 
     def push_run(self, int kind, lane_id, long long first_id, Py_ssize_t count, timestamp=None):
-        """Record event ``kind`` (>= 0) of ``count`` commands of lane ``lane_id`` whose ids are
-        ``first_id``, ``first_id + 1``, ... (one submit_many batch), all stamped ``timestamp``
-        (None: now); held as one record."""
+        """Record event ``kind`` (an index into ``keys``) of ``count`` commands of lane
+        ``lane_id`` whose ids are ``first_id``, ``first_id + 1``, ... (one submit_many batch),
+        all stamped ``timestamp`` (None: now); held as one record."""
         self._check_kind(kind)
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
@@ -204,63 +182,29 @@ cdef class EventRing:
 
     def push(self, event):
         """Record a ready event object."""
-        cdef event_slot record
         Py_INCREF(event)
-        record.item = <void*>event
-        record.source = NULL
-        record.id_obj = NULL
-        record.id_int = 0
-        record.timestamp = 0.0
-        record.timestamp2 = 0.0
-        record.n = 1
-        record.pair = False
-        record.kind = -1
-        self._append(record)
+        self._append(new_record(-1, <void*>event, NULL, 0, NULL, 1, 0.0))
 
     cdef object _pop(self):
         if not self._count:
             return None
-        cdef Py_ssize_t i = self._head
-        cdef event_slot* slot = &self._slots[i]
-        cdef event_slot old
-        cdef PyObject* source = NULL
+        cdef event_slot* slot = &self._slots[self._head]
         cdef double timestamp = slot.timestamp
         cdef int kind = slot.kind
-        self._count -= 1
+        # take the first event's fields out, then step the record on (as dropping it would),
+        # then make the event (its allocation may run finalizers that push into this ring)
+        item = <object>slot.item
         self.taken += 1
-        if kind < 0:  # a ready event: hand over the ring's reference
-            item = steal_ref(<PyObject*>slot.item)
-            slot.item = NULL
-            self._head = i + 1 if i + 1 < self._capacity else 0
-            self._records -= 1
+        if kind < 0:  # a ready event
+            ring_drop_oldest(self, 1)
             return item
-        # take the first event's fields out, then step the record on, then make the event
-        # (its allocation may run finalizers that push into this ring)
-        lane_id = <object>slot.item
         command_id = slot_command_id(slot)
         command = None if slot.source == NULL else <object>slot.source
-        if slot.n == 1:  # the record is used up
-            old = slot[0]
-            slot.item = NULL
-            self._head = i + 1 if i + 1 < self._capacity else 0
-            self._records -= 1
-            slot_release(old)
-        elif slot.pair:  # on to the pair's second event
-            source = <PyObject*>slot.source
-            slot.source = NULL
-            slot.pair = False
-            slot.kind = kind + 1
-            slot.timestamp = slot.timestamp2
-            slot.n = 1
-            if source != NULL:
-                Py_DECREF(<object>source)
-        else:  # on to the run's next command
-            slot.id_int += 1
-            slot.n -= 1
+        ring_drop_oldest(self, 1)
         event = self._event_object()
         slot_set(event, self.o_key, <object>PyTuple_GET_ITEM(self.keys, kind))
         slot_set(event, self.o_payload, None)
-        slot_set(event, self.o_lane_id, lane_id)
+        slot_set(event, self.o_lane_id, item)
         slot_set(event, self.o_command_id, command_id)
         slot_set(event, self.o_source, command)
         slot_set(event, self.o_timestamp, timestamp)
@@ -380,16 +324,13 @@ cdef int _eventring_traverse(PyObject* o, er_visitproc visit, void* arg) noexcep
     """Visit the generated fields, then every buffered item."""
     cdef int r
     cdef Py_ssize_t k
-    cdef Py_ssize_t head = (<EventRing>o)._head
-    cdef Py_ssize_t capacity = (<EventRing>o)._capacity
-    cdef event_slot* slots = (<EventRing>o)._slots
     cdef event_slot* slot
     if _base_traverse != NULL:
         r = _base_traverse(o, visit, arg)
         if r:
             return r
     for k in range((<EventRing>o)._records):
-        slot = &slots[(head + k) % capacity]
+        slot = &(<EventRing>o)._slots[ring_index(<EventRing>o, k)]
         r = visit(<PyObject*>slot.item, arg)
         if r == 0 and slot.source != NULL:
             r = visit(<PyObject*>slot.source, arg)
