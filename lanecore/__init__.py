@@ -18,8 +18,14 @@ from lanecore.distributed import (
     manager_executor,
 )
 from lanecore.dlq import DeadLetter, DeadLetterQueue
-from lanecore.durable import NamedCommand, NotPersisted, UnknownCommandType
-from lanecore.errors import CommandTimeout, LaneError, LaneNotFound, ShutdownInProgress
+from lanecore.durable import NamedCommand, UnknownCommandType
+from lanecore.errors import (
+    CommandTimeout,
+    LaneError,
+    LaneNotFound,
+    NotPersisted,
+    ShutdownInProgress,
+)
 from lanecore.events import EVENT_KEYS, EventStream, LaneEvent
 from lanecore.handle import CommandHandle
 from lanecore.manager import QueueManager

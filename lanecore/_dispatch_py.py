@@ -1,66 +1,263 @@
-"""Pure-Python twin of ``lanecore_pyx._dispatch``: the scheduler's per-command hot path.
+"""Pure-Python twin of ``lanecore_pyx._dispatch``: the scheduler's per-command path.
 
-The Dispatcher makes handles and queues them, hands dispatchable commands to idle runners
-(or has the manager spawn one), and is the runner loop itself: pull the next command from the
-lane table, run it inline, resolve its handle, repeat. Everything rare — failures, retries,
-lane hooks, rate-limit timers, drain waiters — is delegated back to the manager.
+The Dispatcher owns everything a command goes through on the common path: ``submit`` checks
+the common forms (async function, ``functools.partial`` of one, object with ``async def
+execute``, registered name), makes the handle in a copy of the caller's context, queues it and
+wakes a runner; runners pull the next command from the lane table, run it inline in its
+context and resolve its handle. Everything else (other forms, options, errors, failures,
+retries, lane hooks, rate-limit timers) goes to the shell through ``DispatchHooks``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
+import logging
 import time
 from asyncio import CancelledError
-from collections.abc import Iterable
-from types import FunctionType
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator, Iterable, Iterator
+from types import CoroutineType, FunctionType
+from typing import Any
 
-from lanecore import events
-from lanecore.commands import CO_COROUTINE, Runner, to_runner
-from lanecore.errors import CommandTimeout
+from lanecore._coreapi import (
+    CANCELLED_ITSELF,
+    COMPLETED_KIND,
+    NO_ARGUMENT,
+    RAISED,
+    STARTED_KIND,
+    SUBMITTED_KIND,
+    TIMED_OUT,
+    CoreHandle,
+    DispatchHooks,
+    NamedCommand,
+    Runner,
+    plain_json,
+)
 
-if TYPE_CHECKING:
-    from lanecore.handle import CommandHandle
-    from lanecore.manager import QueueManager, _Lane
+logger = logging.getLogger("lanecore")
 
 # A runner that keeps finding commands which finish without suspending yields to the loop
 # after this many, so other tasks and I/O are never starved by a burst of quick commands.
 YIELD_EVERY = 256
 
+CO_COROUTINE = 0x0080
+_PARTIAL = functools.partial
+_EXECUTE_CACHE_SIZE = 1024
+
+
+def _is_async_function(obj: Any) -> bool:
+    return type(obj) is FunctionType and bool(obj.__code__.co_flags & CO_COROUTINE)
+
+
+class LaneRecord:
+    """The core's record of one lane; ``policy`` is the shell's object for it."""
+
+    __slots__ = ("hooks", "index", "lane_id", "policy", "run_in_executor", "stamps", "timeout")
+
+    def __init__(
+        self,
+        lane_id: str,
+        index: int,
+        timeout: float | None,
+        run_in_executor: bool,
+        hooks: bool,
+        stamps: bool,
+        policy: Any,
+    ) -> None:
+        self.lane_id = lane_id
+        self.index = index
+        self.timeout = timeout
+        self.run_in_executor = run_in_executor
+        self.hooks = hooks
+        self.stamps = stamps
+        self.policy = policy
+
+    def __repr__(self) -> str:
+        return f"<LaneRecord {self.lane_id!r} #{self.index}>"
+
+
+def _await_iter(run: Runner) -> Iterator[Any]:
+    """One attempt's awaitable, as the iterator that steps it."""
+    awaitable: Any = run()
+    if type(awaitable) is CoroutineType:
+        return awaitable  # type: ignore[return-value]
+    get = getattr(type(awaitable), "__await__", None)
+    if get is None:
+        raise TypeError(f"{run!r} returned {awaitable!r}, which is not awaitable")
+    it: Iterator[Any] = get(awaitable)
+    return it
+
+
+def _attempt(context: contextvars.Context, run: Runner) -> Generator[Any, Any, Any]:
+    """``await run()``, with every step of it taken inside ``context``, as a Task steps its
+    coroutine inside the Task's context."""
+    it = context.run(_await_iter, run)
+    send = getattr(it, "send", None)
+    if send is None:
+        send = lambda _value: next(it)  # noqa: E731 (a plain iterator: no value to send)
+    throw = getattr(it, "throw", None)
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            if error is None:
+                out = context.run(send, value)
+            else:
+                thrown, error = error, None
+                if throw is None:
+                    raise thrown
+                out = context.run(throw, thrown)
+        except StopIteration as stop:
+            return stop.value
+        try:
+            value = yield out
+        except GeneratorExit:
+            close = getattr(it, "close", None)
+            if close is not None:
+                context.run(close)
+            raise
+        except BaseException as exc:
+            value, error = None, exc
+
+
+class _InContext:
+    """Awaiting this awaits one attempt of a command inside its context."""
+
+    __slots__ = ("context", "run")
+
+    def __init__(self, context: contextvars.Context, run: Runner) -> None:
+        self.context = context
+        self.run = run
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return _attempt(self.context, self.run)
+
 
 class Dispatcher:
-    """The hot path of one manager; state the manager shares is passed in, not copied."""
+    """The per-command path of one manager. ``hooks`` is the shell's side of the interface;
+    ``rings`` and ``filtered`` are the event hub's lists (the core appends to neither)."""
 
-    def __init__(self, manager: QueueManager, table: Any, handle_type: type[CommandHandle]) -> None:
-        self.manager = manager
+    def __init__(
+        self,
+        hooks: DispatchHooks,
+        table: Any,
+        handle_type: type[CoreHandle],
+        *,
+        rings: list[Any],
+        filtered: list[Any],
+        emit_filtered: Callable[[int, Any, float | None], None],
+    ) -> None:
+        self.hooks = hooks
         self.table = table
         self.handle_type = handle_type
-        self.inflight: dict[Any, CommandHandle] = manager._inflight
-        self.idle: list[asyncio.Future[CommandHandle]] = manager._idle
-        self.listeners = manager._listeners
-        self.drain_waiters = manager._drain_waiters
-        self.rings: list[Any] = manager._events.rings
-        self.filtered: list[Any] = manager._events.filtered
-        self.emit_filtered = manager._events.emit_filtered
+        self.lanes: dict[str, LaneRecord] = {}
+        self.inflight: dict[Any, CoreHandle] = {}
+        self.idle: list[asyncio.Future[None]] = []
+        self.runners: set[asyncio.Task[None]] = set()
+        self.rings = rings
+        self.filtered = filtered
+        self.emit_filtered = emit_filtered
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.accepting = True
         self.started = False
         self.closed = False
         self.rate_limited = False
+        self.drain_wanted = False
         self.next_id = 1
-        self.starting = 0  # runners spawned that have not taken a command yet
-        self.recorder: Any = None  # a MetricsRecorder when the manager records metrics
+        self.starting = 0  # runners spawned that have not looked for a command yet
+        self.waking = False  # an idle runner was woken and has not looked yet
+        self.recorder: Any = None  # has wait_records and run_records when metrics are on
         self.sample_every = 0
         self.sample_count = 0
+        self.named: dict[str, Callable[[Any], Any]] | None = None  # name -> handler, or None
+        self.named_prefix = ""
+        self.named_next = 0
+        self._execute_is_async: dict[type, bool] = {}
+        self._runner_context = contextvars.Context()
 
-    def _queue(
+    # ------------------------------------------------------------------ lanes
+    def add_lane(
         self,
-        ls: _Lane,
+        lane_id: str,
+        index: int,
+        timeout: float | None,
+        run_in_executor: bool,
+        hooks: bool,
+        stamps: bool,
+        policy: Any,
+    ) -> LaneRecord:
+        """Record a lane of the table (``index``) under ``lane_id`` and return its record."""
+        if not isinstance(lane_id, str) or not lane_id:
+            raise ValueError(f"lane id must be a non-empty str, got {lane_id!r}")
+        if lane_id in self.lanes:
+            raise ValueError(f"duplicate lane id {lane_id!r}")
+        record = LaneRecord(lane_id, index, timeout, run_in_executor, hooks, stamps, policy)
+        self.lanes[lane_id] = record
+        return record
+
+    # ------------------------------------------------------------------ submitting
+    def named_id(self) -> str:
+        """A fresh id for a named command (``named_prefix``-n)."""
+        self.named_next += 1
+        return f"{self.named_prefix}-{self.named_next}"
+
+    def runner_of(self, command: Any) -> Runner | None:
+        """The Runner of a command of a common form, or None (then the shell decides)."""
+        if _is_async_function(command):
+            return command  # type: ignore[no-any-return]
+        kind = type(command)
+        if kind is _PARTIAL:
+            return command if _is_async_function(command.func) else None  # type: ignore[no-any-return]
+        is_async = self._execute_is_async.get(kind)
+        if is_async is None:
+            is_async = _is_async_function(getattr(kind, "execute", None))
+            if len(self._execute_is_async) >= _EXECUTE_CACHE_SIZE:
+                self._execute_is_async.clear()
+            self._execute_is_async[kind] = is_async
+        return command.execute if is_async else None  # type: ignore[no-any-return]
+
+    def submit(
+        self,
+        lane_id: Any,
+        command: Any,
+        payload: Any = NO_ARGUMENT,
+        *,
+        timeout: Any = None,
+        command_id: Any = None,
+        run_in_executor: Any = None,
+    ) -> CoreHandle:
+        """Queue a command on a lane and return its handle (see QueueManager.submit)."""
+        if (
+            timeout is None
+            and command_id is None
+            and run_in_executor is None
+            and self.accepting
+            and self.loop is not None
+            and type(lane_id) is str
+        ):
+            ls = self.lanes.get(lane_id)
+            if ls is not None:
+                if payload is NO_ARGUMENT:
+                    run = self.runner_of(command)
+                    if run is not None:
+                        return self.queue(ls, command, run, ls.timeout, None)
+                elif type(command) is str and self.named is not None:
+                    handler = self.named.get(command)
+                    if handler is not None and plain_json(payload):
+                        named = NamedCommand(command, payload, handler)
+                        return self.queue(ls, named, named, ls.timeout, self.named_id())
+        return self.hooks.submit(lane_id, command, payload, timeout, command_id, run_in_executor)
+
+    def _handle(
+        self,
+        ls: LaneRecord,
         command: Any,
         run: Runner,
         timeout: float | None,
         command_id: Any,
-        now: float,
-    ) -> CommandHandle:
+        context: contextvars.Context | None,
+    ) -> CoreHandle:
         if command_id is None:
             command_id = self.next_id
             self.next_id += 1
@@ -69,205 +266,219 @@ class Dispatcher:
         handle._command = command
         handle._run = run
         handle._lane = ls
-        handle._manager = self.manager
+        handle._owner = self.hooks
         handle._timeout = timeout
         handle._failures = 0
         handle._runner = None
         handle._timer = None
-        if ls.boost is not None:
-            handle._submitted_at = now
+        handle._context = contextvars.copy_context() if context is None else context
+        handle._queued_at = None
+        if ls.stamps:
+            assert self.loop is not None
+            handle._submitted_at = self.loop.time()
         if self.sample_every:
             self.sample_count += 1
             if self.sample_count >= self.sample_every:
                 self.sample_count = 0
                 handle._queued_at = time.perf_counter()
-            else:
-                handle._queued_at = None
         handle._ticket = self.table.push(ls.index, handle)
         self.inflight[command_id] = handle
         return handle
 
-    def _emit(self, kind: int, handle: CommandHandle, timestamp: float | None = None) -> None:
-        """Record command event ``kind`` (stamped ``timestamp``, None: now): straight into the
-        unfiltered streams' rings, and through the hub for filtered streams."""
-        for ring in self.rings:
-            events.push_command_event(ring, kind, handle, timestamp)
-        if self.filtered:
-            self.emit_filtered(kind, handle, timestamp)
-
-    def submit(
-        self, ls: _Lane, command: Any, run: Runner, timeout: float | None, command_id: Any
-    ) -> CommandHandle:
-        """Queue one checked command and dispatch what may run."""
-        loop = self.loop
-        assert loop is not None
-        handle = self._queue(ls, command, run, timeout, command_id, loop.time())
-        if self.listeners:
-            self._emit(events.SUBMITTED_KIND, handle)
+    def queue(
+        self,
+        ls: LaneRecord,
+        command: Any,
+        run: Runner,
+        timeout: float | None,
+        command_id: Any,
+        context: contextvars.Context | None = None,
+    ) -> CoreHandle:
+        """Queue one checked command (in ``context``; None: a copy of the current one) and
+        dispatch what may run. The shell's checked submits end here."""
+        handle = self._handle(ls, command, run, timeout, command_id, context)
+        if self.rings or self.filtered:
+            self._emit(SUBMITTED_KIND, handle, None)
         if ls.hooks:
-            self.manager._lane_changed(ls)
-        if self.started:
-            self.kick()
+            self.hooks.lane_changed(ls)
+        self.kick()
         return handle
 
-    def submit_many(
-        self, ls: _Lane, commands: Iterable[Any], timeout: float | None, run_in_executor: bool
-    ) -> list[CommandHandle]:
-        """Check every command, then queue them all in order and dispatch what may run."""
+    def queue_many(
+        self, ls: LaneRecord, commands: Iterable[Any], timeout: float | None
+    ) -> list[CoreHandle]:
+        """Check every command, then queue them all in order (each in its own copy of the
+        current context) and dispatch what may run."""
         batch = list(commands)
         runs: list[Runner] = []
         for command in batch:
-            if type(command) is FunctionType and command.__code__.co_flags & CO_COROUTINE:
-                runs.append(command)
-            else:
-                runs.append(to_runner(command, run_in_executor))
-        loop = self.loop
-        assert loop is not None
-        now = loop.time()
+            run = self.runner_of(command)
+            runs.append(
+                self.hooks.runner_for(command, ls.run_in_executor) if run is None else run
+            )
         first_id = self.next_id
         handles = [
-            self._queue(ls, command, run, timeout, None, now)
+            self._handle(ls, command, run, timeout, None, None)
             for command, run in zip(batch, runs, strict=True)
         ]
-        if self.listeners:
+        if self.rings or self.filtered:
             stamp = time.time()  # one batch, one submit time
             for ring in self.rings:  # the batch's ids are first_id, first_id + 1, ...
-                ring.push_run(events.SUBMITTED_KIND, ls.lane_id, first_id, len(handles), stamp)
+                ring.push_run(SUBMITTED_KIND, ls.lane_id, first_id, len(handles), stamp)
             if self.filtered:
                 for handle in handles:
-                    self.emit_filtered(events.SUBMITTED_KIND, handle, stamp)
+                    self.emit_filtered(SUBMITTED_KIND, handle, stamp)
         if ls.hooks:
-            self.manager._lane_changed(ls)
-        if self.started:
-            self.kick()
+            self.hooks.lane_changed(ls)
+        self.kick()
         return handles
 
+    def _emit(self, kind: int, handle: CoreHandle, timestamp: float | None) -> None:
+        """Record command event ``kind`` (stamped ``timestamp``, None: now): straight into the
+        unfiltered streams' rings, and through the hub for filtered streams."""
+        source = handle._command if kind == STARTED_KIND else None
+        for ring in self.rings:
+            ring.push_command(kind, handle._lane.lane_id, handle.command_id, source, timestamp)
+        if self.filtered:
+            self.emit_filtered(kind, handle, timestamp)
+
+    def forget(self, handle: CoreHandle) -> None:
+        """The handle is resolved outside the runner (cancelled, dead-lettered): drop it."""
+        self.inflight.pop(handle.command_id, None)
+        if not self.inflight and self.drain_wanted:
+            self.hooks.drained()
+
+    # ------------------------------------------------------------------ runners
     def kick(self) -> None:
-        """Hand commands that may run now to idle runners; if more may run, start one more
-        runner (it takes the best command when it starts). Runners are added one at a time
-        as commands suspend, so a burst of quick commands does not create a Task each."""
+        """Make sure a runner will look for work: wake one idle runner, or start one. Nothing
+        is done while one already woken or started has not looked yet, so a burst of submits
+        costs one wake-up; each runner that finds work wakes the next if more may run."""
         if not self.started or self.closed:
             return
-        pop = self.table.pop_ready
-        idle = self.idle
-        manager = self.manager
-        while idle:
-            handle = pop()
-            if handle is None:
-                break
-            ls = handle._lane
-            if ls.hooks:
-                manager._lane_changed(ls)
-            idle.pop().set_result(handle)
-        if not idle and not self.starting and self.table.can_pop():
-            self.starting += 1
-            manager._spawn(None)
+        if not (self.waking or self.starting) and self.table.can_pop():
+            self._wake_one()
         if self.rate_limited:
-            manager._arm_token_timer()
+            self.hooks.arm_token_timer()
 
-    async def run(self, handle: CommandHandle | None) -> None:
-        """Run the given command (None: a new runner takes the best one), then keep pulling
-        the next one until none may run, then wait to be handed one."""
+    def _wake_one(self) -> None:
+        idle = self.idle
+        while idle:
+            parked = idle.pop()
+            if not parked.done():
+                self.waking = True
+                parked.set_result(None)
+                return
+        self.starting += 1
+        assert self.loop is not None
+        task = self.loop.create_task(self.run(), context=self._runner_context)
+        self.runners.add(task)
+        task.add_done_callback(self._runner_done)
+
+    def _runner_done(self, task: asyncio.Task[None]) -> None:
+        self.runners.discard(task)
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is not None and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                logger.error("lanecore runner crashed", exc_info=exc)
+
+    async def run(self) -> None:
+        """A runner: take the best command that may run, run it, repeat; park when none may."""
         table = self.table
         pop = table.pop_ready
         complete = table.complete
         inflight = self.inflight
-        listeners = self.listeners
         idle = self.idle
-        emit = self._emit
-        manager = self.manager
+        hooks = self.hooks
         rate_limited = self.rate_limited
-        drain_waiters = self.drain_waiters
         recorder = self.recorder
+        wait_records = run_records = None
         if recorder is not None:
             wait_records = recorder.wait_records
             run_records = recorder.run_records
         started = 0.0
-        loop = self.loop
-        assert loop is not None
-        create_future = loop.create_future
+        assert self.loop is not None
+        create_future = self.loop.create_future
         me = asyncio.current_task()
         assert me is not None
         burst = 0
-        if handle is None:
-            self.starting -= 1
+        self.starting -= 1
         while True:
+            if burst >= YIELD_EVERY:
+                burst = 0
+                await asyncio.sleep(0)
+            handle: Any = pop()
+            if rate_limited:
+                hooks.arm_token_timer()
             if handle is None:
-                handle = pop()
-                if handle is None:
-                    if rate_limited:
-                        manager._arm_token_timer()
-                    parked = create_future()
-                    idle.append(parked)
-                    handle = await parked
-                    burst = 0
-                    continue
-                if rate_limited:
-                    manager._arm_token_timer()
-                if handle._lane.hooks:
-                    manager._lane_changed(handle._lane)
-                if not idle and not self.starting and table.can_pop():
-                    # more may run: have a runner ready in case this command suspends
-                    self.starting += 1
-                    manager._spawn(None)
-                burst += 1
-                if burst >= YIELD_EVERY:
-                    burst = 0
-                    await asyncio.sleep(0)
-            if not handle.done():  # else cancelled between hand-over and start
-                ls = handle._lane
-                handle._runner = me
-                if recorder is not None:
-                    started = 0.0
-                    queued = handle._queued_at
-                    if queued is not None:  # a sampled command: time its wait and its runs
-                        started = time.perf_counter()
-                        if queued >= 0.0:  # its first run (a retry's wait includes backoff)
-                            handle._queued_at = -1.0
-                            wait_records[ls.index]((started - queued) * 1000.0)
-                if listeners:
-                    emit(events.STARTED_KIND, handle)
-                seconds = handle._timeout
-                deadline = None
-                try:
-                    if seconds is None:
-                        result = await handle._run()
-                    else:
-                        deadline = asyncio.timeout(seconds)
-                        async with deadline:
-                            result = await handle._run()
-                except CancelledError as exc:
-                    if handle.done():
-                        return  # the handle was cancelled while running: this runner is detached
-                    if me.cancelling():
-                        manager._abandon(handle)
-                        raise
-                    manager._failed(handle, RuntimeError("command raised CancelledError"), exc)
-                except TimeoutError as exc:
-                    if handle.done():
-                        return
-                    if deadline is not None and deadline.expired():
-                        assert seconds is not None
-                        manager._failed(handle, CommandTimeout(handle.command_id, seconds), exc)
-                    else:
-                        manager._failed(handle, exc, None)
-                except BaseException as exc:
-                    if handle.done():
-                        return
-                    manager._failed(handle, exc, None)
-                    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                        raise
+                parked = create_future()
+                idle.append(parked)
+                await parked
+                self.waking = False
+                burst = 0
+                continue
+            burst += 1
+            ls = handle._lane
+            if ls.hooks:
+                hooks.lane_changed(ls)
+            if not (self.waking or self.starting) and table.can_pop():
+                self._wake_one()  # more may run: a runner for it, in case this one suspends
+            handle._runner = me
+            if recorder is not None:
+                started = 0.0
+                queued = handle._queued_at
+                if queued is not None:  # a sampled command: time its wait and its runs
+                    started = time.perf_counter()
+                    if queued >= 0.0:  # its first run (a retry's wait includes backoff)
+                        handle._queued_at = -1.0
+                        wait_records[ls.index]((started - queued) * 1000.0)  # type: ignore[index]
+            if self.rings or self.filtered:
+                self._emit(STARTED_KIND, handle, None)
+            seconds = handle._timeout
+            deadline = None
+            try:
+                if seconds is None:
+                    result = await _InContext(handle._context, handle._run)
                 else:
-                    if handle.done():
-                        return  # cancelled while running; the command ignored it
-                    complete(ls.index)
-                    command_id = handle.command_id
-                    del inflight[command_id]
-                    handle.set_result(result)
-                    if started:
-                        run_records[ls.index]((time.perf_counter() - started) * 1000.0)
-                    if listeners:
-                        emit(events.COMPLETED_KIND, handle)
-                    if not inflight and drain_waiters:
-                        manager._wake_drainers()
-            handle = None
+                    deadline = asyncio.timeout(seconds)
+                    async with deadline:
+                        result = await _InContext(handle._context, handle._run)
+            except CancelledError as exc:
+                if handle.done():
+                    return  # the handle was cancelled while running: this runner is detached
+                if me.cancelling():
+                    hooks.abandoned(handle)
+                    raise
+                hooks.attempt_failed(handle, exc, CANCELLED_ITSELF)
+            except TimeoutError as exc:
+                if handle.done():
+                    return
+                expired = deadline is not None and deadline.expired()
+                hooks.attempt_failed(handle, exc, TIMED_OUT if expired else RAISED)
+            except BaseException as exc:
+                if handle.done():
+                    return
+                hooks.attempt_failed(handle, exc, RAISED)
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+            else:
+                if handle.done():
+                    return  # cancelled while running; the command ignored it
+                complete(ls.index)
+                del inflight[handle.command_id]
+                handle.set_result(result)
+                if started:
+                    run_records[ls.index]((time.perf_counter() - started) * 1000.0)  # type: ignore[index]
+                if self.rings or self.filtered:
+                    self._emit(COMPLETED_KIND, handle, None)
+                if not inflight and self.drain_wanted:
+                    hooks.drained()
+
+    def close(self) -> list[asyncio.Task[None]]:
+        """Stop dispatching: park no more, release the idle runners; returns every runner
+        (the caller cancels and awaits them)."""
+        self.closed = True
+        self.accepting = False
+        for parked in self.idle:
+            parked.cancel()
+        self.idle.clear()
+        return list(self.runners)

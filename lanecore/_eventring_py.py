@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lanecore.storage.memory import Completed as Ready  # an awaitable that is already done
+from lanecore._coreapi import Ready  # an awaitable that is already done
 
 _READY = -1  # the kind of a ready event object
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from lanecore._coreapi import NamedCommand, Ready
 from lanecore.dlq import NO_PAYLOAD, DeadLetter
 from lanecore.errors import LaneError
 from lanecore.storage.records import (
@@ -41,34 +42,6 @@ Handler = Callable[[Any], Awaitable[Any]]
 
 class UnknownCommandType(LaneError, LookupError):
     """No handler is registered for this command type."""
-
-
-class NotPersisted(LaneError):
-    """persisted() was awaited on a command that is not stored."""
-
-
-class NamedCommand:
-    """A registered handler bound to one payload; what the scheduler runs for a named command."""
-
-    __slots__ = ("_handler", "command_type", "payload", "payload_json")
-
-    def __init__(
-        self, command_type: str, payload: Any, handler: Handler, payload_json: str = ""
-    ) -> None:
-        self.command_type = command_type
-        self.payload = payload
-        self.payload_json = payload_json  # the payload as JSON at submit (what is stored)
-        self._handler = handler
-
-    async def execute(self) -> Any:
-        return await self()
-
-    def __call__(self) -> Awaitable[Any]:
-        """What the runner calls (the command is its own runner: no bound method to make)."""
-        return self._handler(self.payload)
-
-    def __repr__(self) -> str:
-        return f"NamedCommand({self.command_type!r}, {self.payload!r})"
 
 
 def _check_async_handler(command_type: str, handler: Any, run_in_executor: bool) -> Handler:
@@ -127,6 +100,11 @@ class HandlerRegistry:
             ) from None
 
     @property
+    def handlers(self) -> dict[str, Handler]:
+        """Command type -> handler: the live mapping itself (the core reads it)."""
+        return self._handlers
+
+    @property
     def command_types(self) -> list[str]:
         return sorted(self._handlers)
 
@@ -134,17 +112,19 @@ class HandlerRegistry:
 class Durability(HandlerRegistry):
     """The registry of one manager and, when it has one, its storage."""
 
-    def __init__(self, manager: QueueManager, storage: Storage | None) -> None:
+    def __init__(
+        self, manager: QueueManager, storage: Storage | None, new_id: Callable[[], str]
+    ) -> None:
         super().__init__()
         self._manager = manager
+        self._new_id = new_id
         self.storage = storage
         self._batch = None if storage is None else WriteBatch(storage)
         # SqliteStorage/MemoryStorage: raise StorageError at submit once the storage is closed
         self._check_open: Callable[[], None] | None = getattr(storage, "check_open", None)
         self._on_finished = self._finished  # one bound method for every handle, not one each
         self._finish_context = contextvars.Context()  # no copy_context() per handle
-        self._id_prefix = uuid.uuid4().hex[:12]
-        self._next = 0
+        self.id_prefix = uuid.uuid4().hex[:12]  # named command ids are id_prefix-n
         self.kept: set[Any] = set()  # ids of commands cancelled by close(): they stay stored
         self.recovered: list[CommandHandle] = []
 
@@ -160,8 +140,7 @@ class Durability(HandlerRegistry):
                 f"{exc.__cause__ or exc}"
             ) from None
         if command_id is None:
-            self._next += 1
-            command_id = f"{self._id_prefix}-{self._next}"
+            command_id = self._new_id()
         return NamedCommand(command_type, payload, handler, text), command_id
 
     def save(self, lane_id: str, command: NamedCommand, command_id: str) -> Awaitable[None]:
@@ -257,6 +236,7 @@ class Durability(HandlerRegistry):
                 stored.command_id,
                 persisted=_done(),
                 failures=stored.retry_count,
+                context=contextvars.Context(),  # not the context of whoever called start()
             )
             self.recovered.append(handle)
 
@@ -271,6 +251,4 @@ def _is_stored(handle: CommandHandle) -> bool:
 
 
 def _done() -> Awaitable[None]:
-    from lanecore.storage.memory import Completed
-
-    return Completed(None)
+    return Ready(None)

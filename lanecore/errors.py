@@ -30,3 +30,7 @@ class CommandTimeout(LaneError, TimeoutError):
         self.command_id = command_id
         self.timeout = timeout
         super().__init__(f"command {command_id!r} timed out after {timeout:g}s")
+
+
+class NotPersisted(LaneError):
+    """persisted() was awaited on a command that is not stored."""

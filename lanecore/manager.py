@@ -1,23 +1,24 @@
-"""QueueManager: the asyncio shell that drives the lane table.
+"""QueueManager: the asyncio shell around the scheduling core.
 
-Long-lived runner coroutines pull the next dispatchable command from the core and run it
-inline, one at a time, so the hot path creates no Task, lock or timer per command. A runner
-is spawned only when a command is ready and no runner is idle, so their number never exceeds
-the commands running at once. Policy (timeouts, retries, dead letters, events, boost timers,
-rate-limit wake-ups) lives here; ordering and caps live in the core.
+The core's Dispatcher owns the per-command path: ``submit`` of the common command forms,
+handles, queueing, and the runners that pull the next dispatchable command and run it inline
+(no Task, lock or timer per command). The manager implements the core's ``DispatchHooks``:
+the uncommon submits and their checks, failures and retries, dead letters, events, boost
+timers and rate-limit wake-ups. Ordering and caps live in the core's lane table.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
-from types import FunctionType
 from typing import Any
 
 from lanecore import _impl, events
+from lanecore._coreapi import CANCELLED_ITSELF, NO_ARGUMENT, TIMED_OUT, CoreHandle, LaneRecord
 from lanecore._durations import Duration, check_int, to_seconds
-from lanecore.commands import CO_COROUTINE, Runner, command_type_of, to_runner
+from lanecore.commands import Runner, command_type_of, to_runner
 from lanecore.config import LaneConfig
 from lanecore.dlq import DEFAULT_DLQ_SIZE, DeadLetter, DeadLetterQueue
 from lanecore.durable import Durability
@@ -27,8 +28,6 @@ from lanecore.handle import CommandHandle
 from lanecore.recorder import ManagerMetrics, MetricsRecorder, MetricsSettings
 from lanecore.stats import LaneStatus, QueueStats
 from lanecore.storage.protocol import Storage
-
-_NO_PAYLOAD: Any = object()
 
 logger = logging.getLogger("lanecore")
 
@@ -54,11 +53,14 @@ class _Lane:
         "lane_id",
         "pressure",
         "priority",
+        "record",
         "retry",
         "run_in_executor",
         "timeout",
         "under_pressure",
     )
+
+    record: LaneRecord  # the core's record of this lane
 
     def __init__(self, lane_id: str, index: int, config: LaneConfig, priority: int) -> None:
         self.lane_id = lane_id
@@ -103,6 +105,17 @@ class QueueManager:
         self.implementation: str = core.name
         # pending handles stay out of the young GC generations (compiled core; see _lanetable)
         self._table = core.LaneTable(global_concurrency, untracked_type=CommandHandle)
+        self._events = EventHub(event_buffer, core.EventRing)
+        self._listeners = self._events.streams  # non-empty only while someone subscribes
+        self._dispatch = core.Dispatcher(
+            _Hooks(self),
+            self._table,
+            CommandHandle,
+            rings=self._events.rings,
+            filtered=self._events.filtered,
+            emit_filtered=self._events.emit_filtered,
+        )
+        self._inflight: dict[Hashable, CommandHandle] = self._dispatch.inflight
         self._lanes: dict[str, _Lane] = {}
         min_total = 0
         for lane_id, config, priority in lanes:
@@ -129,7 +142,10 @@ class QueueManager:
                 index = self._table.add_lane(
                     priority, config.min_concurrency, config.max_concurrency
                 )
-            self._lanes[lane_id] = _Lane(lane_id, index, config, priority)
+            ls = self._lanes[lane_id] = _Lane(lane_id, index, config, priority)
+            ls.record = self._dispatch.add_lane(
+                lane_id, index, ls.timeout, ls.run_in_executor, ls.hooks, ls.boost is not None, ls
+            )
             min_total += config.min_concurrency
         if global_concurrency and global_concurrency < min_total:
             raise ValueError(
@@ -148,17 +164,15 @@ class QueueManager:
         self._token_coalesce = min([TOKEN_WAKE_MIN, *(w / 2 for w in windows)])
         if storage is not None and not isinstance(storage, Storage):
             raise TypeError(f"storage must implement lanecore.storage.Storage, got {storage!r}")
-        self._durable = Durability(self, storage)
+        self._durable = Durability(self, storage, self._dispatch.named_id)
+        self._dispatch.named_prefix = self._durable.id_prefix
+        if storage is None:  # named commands need no storing: the core takes them itself
+            self._dispatch.named = self._durable.handlers
         self._dlq = DeadLetterQueue(dlq_size)
         self._dlq._resubmit = self._retry_dead_letter
         if storage is not None:
             self._dlq._on_remove = self._durable.forget_dead_letter
             self._dlq._on_clear = self._durable.clear_dead_letters
-        self._events = EventHub(event_buffer, core.EventRing)
-        self._listeners = self._events.streams  # non-empty only while someone subscribes
-        self._inflight: dict[Hashable, CommandHandle] = {}
-        self._idle: list[asyncio.Future[CommandHandle]] = []
-        self._runners: set[asyncio.Task[None]] = set()
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._retrying = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -168,7 +182,6 @@ class QueueManager:
         self._started = False
         self._shutdown = False
         self._closed = False
-        self._dispatch = core.Dispatcher(self, self._table, CommandHandle)
         self._dispatch.rate_limited = self._rate_limited
         self._recorder: MetricsRecorder | None = None
         self._metrics: ManagerMetrics | None = None
@@ -177,6 +190,8 @@ class QueueManager:
             self._metrics = ManagerMetrics(self._recorder)
             self._dispatch.recorder = self._recorder
             self._dispatch.sample_every = self._recorder.sample_every
+        if type(self).submit is QueueManager.submit:  # (a subclass's own submit wins)
+            self.__dict__["submit"] = self._dispatch.submit  # the core's submit, no frame here
 
     # ------------------------------------------------------------------ lifecycle
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
@@ -209,6 +224,7 @@ class QueueManager:
         """Stop accepting work; queued and running commands still complete (see drain)."""
         if not self._shutdown:
             self._shutdown = True
+            self._dispatch.accepting = False
             if self._listeners:
                 self._events.emit(events.SHUTDOWN_STARTED, {})
 
@@ -225,6 +241,7 @@ class QueueManager:
             )
         waiter: asyncio.Future[None] = loop.create_future()
         self._drain_waiters.append(waiter)
+        self._dispatch.drain_wanted = True
         try:
             if seconds is None:
                 await waiter
@@ -239,19 +256,19 @@ class QueueManager:
         finally:
             if waiter in self._drain_waiters:
                 self._drain_waiters.remove(waiter)
+                self._dispatch.drain_wanted = bool(self._drain_waiters)
 
     async def close(self) -> None:
         """Shut down now: cancel every outstanding command, stop the runners, end event streams."""
         self.shutdown()
         if self._closed:
             return
-        self._closed = self._dispatch.closed = True
+        self._closed = True
+        self._dispatch.accepting = False
         self._durable.kept.update(self._inflight)  # cancelled by close: they run at next start
         for handle in list(self._inflight.values()):
             handle.cancel()
-        for parked in self._idle:
-            parked.cancel()
-        self._idle.clear()
+        runners = self._dispatch.close()
         if self._token_timer is not None:
             self._token_timer.cancel()
             self._token_timer = None
@@ -259,7 +276,6 @@ class QueueManager:
             if ls.boost_timer is not None:
                 ls.boost_timer.cancel()
                 ls.boost_timer = None
-        runners = list(self._runners)
         for task in runners:
             task.cancel()
         if runners:
@@ -317,7 +333,7 @@ class QueueManager:
         self,
         lane_id: str,
         command: Any,
-        payload: Any = _NO_PAYLOAD,
+        payload: Any = NO_ARGUMENT,
         *,
         timeout: Duration | None = None,
         command_id: Hashable | None = None,
@@ -325,16 +341,40 @@ class QueueManager:
     ) -> CommandHandle:
         """Queue a command on a lane and return its handle; raises at once on bad input.
         ``command`` is a callable or command object, or the name of a registered command type
-        (then ``payload`` is its JSON-serialisable argument)."""
+        (then ``payload`` is its JSON-serialisable argument). The command runs in a copy of
+        the context current here, as a Task would.
+
+        (An instance's ``submit`` is the core's, which takes the common forms itself and
+        hands the rest to ``_submit_checked``.)"""
+        handle: CommandHandle = self._dispatch.submit(
+            lane_id,
+            command,
+            payload,
+            timeout=timeout,
+            command_id=command_id,
+            run_in_executor=run_in_executor,
+        )
+        return handle
+
+    def _submit_checked(
+        self,
+        lane_id: Any,
+        command: Any,
+        payload: Any,
+        timeout: Any,
+        command_id: Any,
+        run_in_executor: Any,
+    ) -> CommandHandle:
+        """Every submit the core's fast path does not take: check it all, raise or queue."""
         if isinstance(command, str):
             return self._submit_named(
                 lane_id,
                 command,
-                None if payload is _NO_PAYLOAD else payload,
+                None if payload is NO_ARGUMENT else payload,
                 command_id,
                 timeout=timeout,
             )
-        if payload is not _NO_PAYLOAD:
+        if payload is not NO_ARGUMENT:
             raise TypeError(
                 "a payload goes with a named command: submit(lane_id, 'command_type', payload)"
             )
@@ -343,22 +383,20 @@ class QueueManager:
             raise LaneNotFound(lane_id, list(self._lanes))
         if self._shutdown:
             raise ShutdownInProgress(f"shutdown() was called; {lane_id!r} accepts no new work")
-        run: Runner
-        if type(command) is FunctionType and command.__code__.co_flags & CO_COROUTINE:
-            run = command  # the common case, without a call
-        else:
-            executor = ls.run_in_executor if run_in_executor is None else run_in_executor
-            run = to_runner(command, executor)
+        if run_in_executor is not None and not isinstance(run_in_executor, bool):
+            raise TypeError(f"run_in_executor must be a bool or None, got {run_in_executor!r}")
+        executor = ls.run_in_executor if run_in_executor is None else run_in_executor
+        run = self._dispatch.runner_of(command) or to_runner(command, executor)
         seconds = ls.timeout if timeout is None else to_seconds("timeout", timeout)
         if command_id is None:
-            pass  # the dispatcher numbers it
+            pass  # the core numbers it
         elif not isinstance(command_id, str) or not command_id:
             raise TypeError(f"command_id must be a non-empty str, got {command_id!r}")
         elif command_id in self._inflight:
             raise ValueError(f"command_id {command_id!r} is already queued or running")
         if self._loop is None:
             self._bind_loop()
-        handle: CommandHandle = self._dispatch.submit(ls, command, run, seconds, command_id)
+        handle: CommandHandle = self._dispatch.queue(ls.record, command, run, seconds, command_id)
         return handle
 
     def _submit_named(
@@ -371,6 +409,7 @@ class QueueManager:
         timeout: Duration | None = None,
         persisted: Awaitable[None] | None = None,
         failures: int = 0,
+        context: contextvars.Context | None = None,
     ) -> CommandHandle:
         """Submit a registered command; stores it first when the manager has storage."""
         ls = self._lane(lane_id)
@@ -386,7 +425,9 @@ class QueueManager:
             self._bind_loop()
         if persisted is None and self._durable.storage is not None:
             persisted = self._durable.save(ls.lane_id, command, command_id)
-        handle: CommandHandle = self._dispatch.submit(ls, command, command, seconds, command_id)
+        handle: CommandHandle = self._dispatch.queue(
+            ls.record, command, command, seconds, command_id, context
+        )
         handle._failures = failures
         if persisted is not None:
             self._durable.track(handle, persisted)
@@ -408,43 +449,29 @@ class QueueManager:
         seconds = ls.timeout if timeout is None else to_seconds("timeout", timeout)
         if self._loop is None:
             self._bind_loop()
-        handles: list[CommandHandle] = self._dispatch.submit_many(
-            ls, commands, seconds, ls.run_in_executor
-        )
+        handles: list[CommandHandle] = self._dispatch.queue_many(ls.record, commands, seconds)
         return handles
 
-    # ------------------------------------------------------------------ dispatch
+    # ------------------------------------------------------------------ the core's hooks
     def _kick(self) -> None:
-        """Hand every command that may run now to a runner (after a slot or token frees)."""
+        """Have a runner look for work (after a slot or token frees)."""
         self._dispatch.kick()
 
-    def _spawn(self, handle: CommandHandle | None) -> None:
-        assert self._loop is not None
-        task = self._loop.create_task(self._dispatch.run(handle))
-        self._runners.add(task)
-        task.add_done_callback(self._runner_done)
-
-    def _runner_done(self, task: asyncio.Task[None]) -> None:
-        self._runners.discard(task)
-        if not task.cancelled():
-            exc = task.exception()
-            if exc is not None and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                logger.error("lanecore runner crashed", exc_info=exc)
-
-    def _failed(
-        self, handle: CommandHandle, error: BaseException, cause: BaseException | None
-    ) -> None:
+    def _failed(self, handle: CommandHandle, error: BaseException, how: int) -> None:
         """An attempt failed: free its slot, then schedule a retry or resolve the handle.
         Called by the runner, which then pulls the next command into the freed slot."""
-        if cause is not None and error is not cause:
-            error.__cause__ = cause
-        ls = handle._lane
+        if how == TIMED_OUT:
+            assert handle._timeout is not None
+            error = _caused(CommandTimeout(handle.command_id, handle._timeout), error)
+        elif how == CANCELLED_ITSELF:
+            error = _caused(RuntimeError("command raised CancelledError"), error)
+        ls: _Lane = handle._lane.policy
         self._table.complete(ls.index)
         handle._runner = None
         handle._failures = attempts = handle._failures + 1
         command_id = handle.command_id
         listeners = self._listeners
-        timed_out = isinstance(error, CommandTimeout)
+        timed_out = how == TIMED_OUT
         if listeners and timed_out:
             self._events.emit(
                 events.COMMAND_TIMEOUT,
@@ -474,7 +501,7 @@ class QueueManager:
         command_type = command_type_of(handle._command)
         letter = DeadLetter(command_id, command_type, ls.lane_id, _describe(error), attempts)
         self._dlq.add(letter, self._durable.dead_lettered(handle, letter))
-        self._forget(handle)
+        self._dispatch.forget(handle)
         handle.set_exception(error)
         if listeners:
             self._events.emit(
@@ -490,7 +517,7 @@ class QueueManager:
         """A retry's backoff has passed: the command re-enters at the back of its lane."""
         handle._timer = None
         self._retrying -= 1
-        ls = handle._lane
+        ls: _Lane = handle._lane.policy
         if self._recorder is not None:
             self._recorder.repushed(ls)
         handle._ticket = self._table.push(ls.index, handle)
@@ -500,15 +527,16 @@ class QueueManager:
 
     def _abandon(self, handle: CommandHandle) -> None:
         """The runner itself is being cancelled (loop teardown): cancel its command too."""
-        self._table.complete(handle._lane.index)
+        ls: _Lane = handle._lane.policy
+        self._table.complete(ls.index)
         if self._recorder is not None:
-            self._recorder.slot_dropped(handle._lane)
-        self._forget(handle)
+            self._recorder.slot_dropped(ls)
+        self._dispatch.forget(handle)
         asyncio.Future.cancel(handle)
 
     def _discard(self, handle: CommandHandle) -> None:
         """Called by CommandHandle.cancel before the handle is marked cancelled."""
-        ls = handle._lane
+        ls: _Lane = handle._lane.policy
         timer = handle._timer
         if timer is not None:
             timer.cancel()
@@ -527,16 +555,12 @@ class QueueManager:
                 handle._runner = None
                 runner.cancel()
             self._kick()
-        self._forget(handle)
-
-    def _forget(self, handle: CommandHandle) -> None:
-        self._inflight.pop(handle.command_id, None)
-        if not self._inflight and self._drain_waiters:
-            self._wake_drainers()
+        self._dispatch.forget(handle)
 
     def _wake_drainers(self) -> None:
         waiters = list(self._drain_waiters)
-        self._drain_waiters.clear()  # cleared in place: the dispatcher holds this list
+        self._drain_waiters.clear()
+        self._dispatch.drain_wanted = False
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -687,3 +711,51 @@ class QueueManager:
 def _describe(error: BaseException) -> str:
     text = str(error)
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _caused(error: BaseException, cause: BaseException) -> BaseException:
+    error.__cause__ = cause
+    return error
+
+
+class _Hooks:
+    """The manager's side of the core's interface (``lanecore._coreapi.DispatchHooks``)."""
+
+    __slots__ = ("_manager",)
+
+    def __init__(self, manager: QueueManager) -> None:
+        self._manager = manager
+
+    def submit(
+        self,
+        lane_id: Any,
+        command: Any,
+        payload: Any,
+        timeout: Any,
+        command_id: Any,
+        run_in_executor: Any,
+    ) -> CoreHandle:
+        return self._manager._submit_checked(
+            lane_id, command, payload, timeout, command_id, run_in_executor
+        )
+
+    def runner_for(self, command: Any, run_in_executor: bool) -> Runner:
+        return to_runner(command, run_in_executor)
+
+    def lane_changed(self, lane: LaneRecord) -> None:
+        self._manager._lane_changed(lane.policy)
+
+    def attempt_failed(self, handle: Any, error: BaseException, how: int) -> None:
+        self._manager._failed(handle, error, how)
+
+    def abandoned(self, handle: Any) -> None:
+        self._manager._abandon(handle)
+
+    def arm_token_timer(self) -> None:
+        self._manager._arm_token_timer()
+
+    def drained(self) -> None:
+        self._manager._wake_drainers()
+
+    def discard(self, handle: Any) -> None:
+        self._manager._discard(handle)

@@ -24,13 +24,16 @@ from fractions import Fraction
 from math import exp2, log2
 from typing import Final
 
+from lanecore import _coreapi
+from lanecore._coreapi import SampleBuckets
 from lanecore.metrics._validate import check_number
 
-SUB_BUCKETS: Final = 32  # buckets per power of two
-LOWEST_MS: Final = 2.0**-10  # lower edge of the first tracked bucket (~0.98 µs)
-HIGHEST_MS: Final = 2.0**22  # upper edge of the last tracked bucket (~69.9 min)
-_OFFSET: Final = 321.0  # maps log2(LOWEST_MS) * SUB_BUCKETS (= -320) to bucket 1
-BUCKET_COUNT: Final = 1026  # underflow + 1024 tracked + overflow
+# the bucket scheme is the core's (it records sampled timings into these buckets)
+SUB_BUCKETS: Final = _coreapi.SUB_BUCKETS  # buckets per power of two
+LOWEST_MS: Final = _coreapi.LOWEST_MS  # lower edge of the first tracked bucket (~0.98 µs)
+HIGHEST_MS: Final = _coreapi.HIGHEST_MS  # upper edge of the last tracked bucket (~69.9 min)
+_OFFSET: Final = _coreapi.BUCKET_OFFSET  # maps log2(LOWEST_MS) * SUB_BUCKETS to bucket 1
+BUCKET_COUNT: Final = _coreapi.BUCKET_COUNT  # underflow + 1024 tracked + overflow
 #: Worst-case relative error of a percentile of values within [LOWEST_MS, HIGHEST_MS).
 RELATIVE_ERROR: Final = exp2(1 / (2 * SUB_BUCKETS)) - 1.0
 
@@ -94,39 +97,11 @@ class HistogramSummary:
 EMPTY_SUMMARY: Final = HistogramSummary(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
-class Histogram:
+class Histogram(SampleBuckets):
     """One histogram series. ``record(ms)`` is the hot path: one range check, one log2, one
     list increment and the sum/min/max updates; count and percentiles are derived on read."""
 
-    __slots__ = ("_buckets", "max", "min", "sum")
-
-    def __init__(self) -> None:
-        self._buckets: list[int] = [0] * BUCKET_COUNT
-        self.sum: float = 0.0
-        self.min: float = math.inf
-        self.max: float = -math.inf
-
-    def record(self, value: float) -> None:
-        """Add one value (ms, finite, >= 0); ValueError for a negative, NaN or infinite one."""
-        if LOWEST_MS <= value < HIGHEST_MS:
-            # literals for speed: SUB_BUCKETS and _OFFSET (bucket_index() is the slow twin)
-            self._buckets[int(log2(value) * 32.0 + 321.0)] += 1
-        else:
-            self._record_outside(value)
-        self.sum += value
-        if value < self.min:
-            self.min = value
-        if value > self.max:
-            self.max = value
-
-    def _record_outside(self, value: float) -> None:
-        """Values outside the tracked range: under/overflow buckets, or a ValueError."""
-        if 0.0 <= value < LOWEST_MS:
-            self._buckets[0] += 1
-        elif HIGHEST_MS <= value < math.inf:
-            self._buckets[BUCKET_COUNT - 1] += 1
-        else:
-            raise ValueError(f"histogram value must be a finite number >= 0, got {value!r}")
+    __slots__ = ()
 
     @property
     def count(self) -> int:

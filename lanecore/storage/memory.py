@@ -8,10 +8,11 @@ It needs no event loop and no thread.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Generator, Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import replace
-from typing import Any, Generic, TypeVar
+from typing import Any
 
+from lanecore._coreapi import Ready
 from lanecore.dlq import DeadLetter
 from lanecore.storage.errors import StorageError
 from lanecore.storage.records import (
@@ -29,20 +30,7 @@ from lanecore.storage.records import (
     dead_letter_row,
 )
 
-T = TypeVar("T")
-
-
-class Completed(Generic[T]):
-    """An awaitable that is already done: awaiting it returns ``value`` on any loop."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: T) -> None:
-        self.value = value
-
-    def __await__(self) -> Generator[Any, None, T]:
-        yield from ()
-        return self.value
+Completed = Ready  # what every method returns: an awaitable that is already done
 
 
 class MemoryStorage:
