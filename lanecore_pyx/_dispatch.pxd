@@ -4,34 +4,57 @@
 from lanecore_pyx._lanetable cimport LaneTable
 
 
+cdef class LaneRecord:
+    cdef readonly str lane_id
+    cdef readonly Py_ssize_t index
+    cdef public object timeout        # the lane's default seconds per attempt, or None
+    cdef public bint run_in_executor  # the lane's default for sync callables
+    cdef public bint hooks            # call DispatchHooks.lane_changed after pushes and pops
+    cdef public bint stamps           # handles need _submitted_at (deadline boost)
+    cdef readonly object policy       # the shell's own object for this lane
+
+
 cdef class Dispatcher:
-    cdef readonly object manager
+    cdef readonly object hooks
     cdef readonly LaneTable table
     cdef readonly object handle_type
-    cdef readonly dict inflight
-    cdef readonly list idle
-    cdef readonly list listeners
-    cdef readonly list drain_waiters
+    cdef readonly dict lanes          # lane id -> LaneRecord
+    cdef readonly dict inflight       # command id -> handle, until it is resolved
+    cdef readonly list idle           # futures of parked runners
+    cdef readonly set runners
     cdef readonly list rings          # the event buffers of unfiltered subscribers
     cdef readonly list filtered       # filtered subscribers (events go through the hub)
     cdef readonly object emit_filtered
     cdef object _loop
+    cdef object _create_task
     cdef dict _handle_kwargs          # {"loop": loop}: made once, passed to every handle's init
+    cdef public bint accepting
     cdef public bint started
     cdef public bint closed
     cdef public bint rate_limited
+    cdef public bint drain_wanted
     cdef long long _next_id
-    cdef Py_ssize_t starting          # runners spawned that have not taken a command yet
-    cdef public object recorder       # a MetricsRecorder when the manager records metrics
+    cdef public Py_ssize_t starting   # runners spawned that have not looked for work yet
+    cdef public bint waking           # an idle runner was woken and has not looked yet
+    cdef public object recorder       # has wait_records and run_records when metrics are on
     cdef public Py_ssize_t sample_every
-    cdef Py_ssize_t sample_count
-    # __slots__ offsets of CommandHandle ...
-    cdef Py_ssize_t o_command_id, o_command, o_run, o_lane, o_manager, o_ticket, o_timeout
-    cdef Py_ssize_t o_failures, o_runner, o_timer, o_submitted_at, o_queued_at
-    # ... and of the manager's lane record
-    cdef Py_ssize_t o_index, o_lane_id, o_hooks, o_boost
+    cdef public Py_ssize_t sample_count
+    cdef public object named          # command type -> handler (no storage), or None
+    cdef public str named_prefix
+    cdef public long long named_next
+    cdef dict _execute_is_async       # per command class: is its execute an async function
+    cdef object _runner_context       # the empty context runner tasks run in
+    cdef object _runner_done_cb
+    # __slots__ offsets of the handle type
+    cdef Py_ssize_t o_command_id, o_command, o_context, o_failures, o_lane, o_owner
+    cdef Py_ssize_t o_queued_at, o_run, o_runner, o_submitted_at, o_ticket, o_timeout, o_timer
 
-    cdef object _queue(self, object ls, object command, object run, object timeout,
-                       object command_id, object now)
-    cdef int _emit(self, int kind, object handle, object ls, double timestamp) except -1
+    cdef object _runner_of(self, object command)
+    cdef object _named_id(self)
+    cdef object _handle(self, LaneRecord ls, object command, object run, object timeout,
+                        object command_id, object context)
+    cdef object _queue(self, LaneRecord ls, object command, object run, object timeout,
+                       object command_id, object context)
+    cdef int _emit(self, int kind, object handle, LaneRecord ls, double timestamp) except -1
+    cdef int _wake_one(self) except -1
     cpdef kick(self)

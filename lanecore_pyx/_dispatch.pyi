@@ -1,8 +1,11 @@
-"""Type stub of the compiled dispatcher (same API as lanecore._dispatch_py.Dispatcher)."""
+"""Type stub of the compiled dispatcher (same API as lanecore._dispatch_py)."""
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from lanecore._coreapi import CoreHandle, DispatchHooks, Runner
 
 YIELD_EVERY: int
 
@@ -12,31 +15,105 @@ def event_clock() -> float:
 def event_clock_source() -> str:
     """What the event clock reads: "tsc" once it measured the counter's rate, else "system"."""
 
+def plain_json(value: Any) -> bool:
+    """lanecore._coreapi.plain_json as the compiled core decides it."""
+
+def _record_sample(record: Callable[[float], None], ms: float) -> None: ...
+
+class LaneRecord:
+    @property
+    def lane_id(self) -> str: ...
+    @property
+    def index(self) -> int: ...
+    timeout: float | None
+    run_in_executor: bool
+    hooks: bool
+    stamps: bool
+    @property
+    def policy(self) -> Any: ...
+    def __init__(
+        self,
+        lane_id: str,
+        index: int,
+        timeout: float | None,
+        run_in_executor: bool,
+        hooks: bool,
+        stamps: bool,
+        policy: Any,
+    ) -> None: ...
+
 class Dispatcher:
-    manager: Any
+    hooks: DispatchHooks
     table: Any
-    handle_type: type[Any]
-    inflight: dict[Any, Any]
-    idle: list[asyncio.Future[Any]]
-    listeners: list[Any]
-    drain_waiters: list[asyncio.Future[None]]
+    handle_type: type[CoreHandle]
+    lanes: dict[str, LaneRecord]
+    inflight: dict[Any, CoreHandle]
+    idle: list[asyncio.Future[None]]
+    runners: set[asyncio.Task[None]]
     rings: list[Any]
     filtered: list[Any]
-    emit_filtered: Callable[[int, Any], None]
+    emit_filtered: Callable[[int, Any, float | None], None]
     loop: asyncio.AbstractEventLoop | None
+    accepting: bool
     started: bool
     closed: bool
     rate_limited: bool
+    drain_wanted: bool
+    starting: int
+    waking: bool
     recorder: Any
     sample_every: int
-    def __init__(self, manager: Any, table: Any, handle_type: type[Any]) -> None: ...
+    sample_count: int
+    named: dict[str, Callable[[Any], Any]] | None
+    named_prefix: str
+    named_next: int
+    def __init__(
+        self,
+        hooks: DispatchHooks,
+        table: Any,
+        handle_type: type[CoreHandle],
+        *,
+        rings: list[Any],
+        filtered: list[Any],
+        emit_filtered: Callable[[int, Any, float | None], None],
+    ) -> None: ...
     @property
     def next_id(self) -> int: ...
+    def add_lane(
+        self,
+        lane_id: str,
+        index: int,
+        timeout: float | None,
+        run_in_executor: bool,
+        hooks: bool,
+        stamps: bool,
+        policy: Any,
+    ) -> LaneRecord: ...
+    def named_id(self) -> str: ...
+    def runner_of(self, command: Any) -> Runner | None: ...
     def submit(
-        self, ls: Any, command: Any, run: Callable[[], Any], timeout: float | None, command_id: Any
-    ) -> Any: ...
-    def submit_many(
-        self, ls: Any, commands: Iterable[Any], timeout: float | None, run_in_executor: bool
-    ) -> list[Any]: ...
+        self,
+        lane_id: Any,
+        command: Any,
+        payload: Any = ...,
+        *,
+        timeout: Any = None,
+        command_id: Any = None,
+        run_in_executor: Any = None,
+    ) -> CoreHandle: ...
+    def queue(
+        self,
+        ls: LaneRecord,
+        command: Any,
+        run: Runner,
+        timeout: float | None,
+        command_id: Any,
+        context: contextvars.Context | None = None,
+    ) -> CoreHandle: ...
+    def queue_many(
+        self, ls: LaneRecord, commands: Iterable[Any], timeout: float | None
+    ) -> list[CoreHandle]: ...
+    def forget(self, handle: CoreHandle) -> None: ...
     def kick(self) -> None: ...
-    async def run(self, handle: Any | None) -> None: ...
+    async def run(self) -> None: ...
+    def close(self) -> list[asyncio.Task[None]]: ...

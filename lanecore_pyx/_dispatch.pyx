@@ -1,24 +1,28 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, freethreading_compatible=True
-"""The scheduler's per-command hot path (compiled twin of ``lanecore._dispatch_py``).
+"""The scheduler's per-command path (compiled twin of ``lanecore._dispatch_py``).
 
-The Dispatcher makes handles and queues them, hands dispatchable commands to idle runners
-(or has the manager spawn one), and is the runner loop itself: pull the next command from the
-lane table, run it inline, resolve its handle, repeat. It calls the lane table through its C
-entry points and reads the handle's and lane record's ``__slots__`` by offset; everything
-rare (failures, retries, lane hooks, rate-limit timers, drain waiters) goes back to the
-manager, as in the twin.
+``Dispatcher.submit`` takes the common command forms itself (async function, exact
+``functools.partial`` of one, object with ``async def execute``, registered name without
+storage): it makes the handle in a copy of the caller's context, queues it in the lane table
+and wakes a runner, all in C. Runners pull the next command from the lane table, take each
+step of it inside its context and resolve its handle. Everything else goes to the shell
+through the ``DispatchHooks`` object (``lanecore._coreapi``), the only shell the core knows.
 """
 
 import asyncio
+import contextvars
+import functools
+import logging
 import os
 from asyncio import CancelledError
 
 cimport cython
-from cpython.dict cimport PyDict_DelItem, PyDict_SetItem
+from cpython.dict cimport PyDict_DelItem, PyDict_GetItem, PyDict_SetItem
 from cpython.list cimport PyList_CheckExact, PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.method cimport PyMethod_Check, PyMethod_GET_FUNCTION, PyMethod_GET_SELF
-from libc.math cimport log2
 from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF
+from libc.math cimport isfinite, log2
 
 from lanecore_pyx._clock cimport lanecore_monotonic
 from lanecore_pyx._eventclock cimport (
@@ -31,10 +35,9 @@ from lanecore_pyx._eventring cimport EventRing, ring_record
 from lanecore_pyx._lanetable cimport LaneTable
 from lanecore_pyx._slots cimport slot_get, slot_offset, slot_ptr, slot_set, steal_ref
 
-from lanecore import events
-from lanecore.commands import to_runner
-from lanecore.errors import CommandTimeout
-from lanecore.metrics import histogram
+from lanecore import _coreapi
+
+logger = logging.getLogger("lanecore")
 
 cdef extern from *:
     """
@@ -52,20 +55,95 @@ cdef extern from *:
         }
         return obj;
     }
-    """
-    object new_instance "lanecore_new_instance"(object type, object kwargs)
 
-cdef extern from *:
-    """
-    /* The first step of a fresh native coroutine, via am_send: 0 with its return value in
-       *out, 1 with what it yielded in *out (it suspended), -1 with its exception set. */
-    static int lanecore_coro_first_step(PyObject* coro, PyObject** out) {
-        PySendResult r = PyIter_Send(coro, Py_None, out);
-        return r == PYGEN_RETURN ? 0 : (r == PYGEN_NEXT ? 1 : -1);
+    /* A bare instance of a class of __slots__ (its __init__ not called). */
+    static PyObject* lanecore_bare_instance(PyObject* type) {
+        static PyObject* no_args = NULL;
+        PyTypeObject* t = (PyTypeObject*)type;
+        if (no_args == NULL && (no_args = PyTuple_New(0)) == NULL) return NULL;
+        return t->tp_new(t, no_args, NULL);
+    }
+
+    /* What `await awaitable` iterates: a coroutine (or generator-based coroutine) itself,
+       else what its __await__ returns; TypeError for what cannot be awaited. */
+    static PyObject* lanecore_await_iter(PyObject* awaitable, PyObject* run) {
+        PyTypeObject* t = Py_TYPE(awaitable);
+        PyObject* it;
+        if (PyCoro_CheckExact(awaitable)) {
+            Py_INCREF(awaitable);
+            return awaitable;
+        }
+        if (PyGen_CheckExact(awaitable)) {  /* a @types.coroutine generator may be awaited */
+            PyObject* code = PyObject_GetAttrString(awaitable, "gi_code");
+            int flags;
+            if (code == NULL) return NULL;
+            flags = ((PyCodeObject*)code)->co_flags;
+            Py_DECREF(code);
+            if (flags & CO_ITERABLE_COROUTINE) {
+                Py_INCREF(awaitable);
+                return awaitable;
+            }
+        }
+        if (t->tp_as_async == NULL || t->tp_as_async->am_await == NULL) {
+            PyErr_Format(PyExc_TypeError, "%R returned %R, which is not awaitable",
+                         run, awaitable);
+            return NULL;
+        }
+        it = t->tp_as_async->am_await(awaitable);
+        if (it != NULL && !PyIter_Check(it)) {
+            PyErr_Format(PyExc_TypeError, "__await__() returned non-iterator of type '%.100s'",
+                         Py_TYPE(it)->tp_name);
+            Py_DECREF(it);
+            return NULL;
+        }
+        return it;
+    }
+
+    /* One step of an awaitable's iterator inside ``ctx`` (entered and left around it, as a
+       Task does): 0 with its return value in *out, 1 with what it yielded in *out, -1 with
+       its exception set. */
+    static int lanecore_step_in(PyObject* ctx, PyObject* it, PyObject* value, PyObject** out) {
+        PySendResult r;
+        PyObject *t, *v, *tb;
+        if (PyContext_Enter(ctx) < 0) return -1;
+        r = PyIter_Send(it, value, out);
+        if (r == PYGEN_ERROR) {
+            PyErr_Fetch(&t, &v, &tb);
+            if (PyContext_Exit(ctx) < 0) PyErr_Clear();
+            PyErr_Restore(t, v, tb);
+            return -1;
+        }
+        if (PyContext_Exit(ctx) < 0) {
+            Py_CLEAR(*out);
+            return -1;
+        }
+        return r == PYGEN_RETURN ? 0 : 1;
+    }
+
+    static int lanecore_context_enter(PyObject* ctx) { return PyContext_Enter(ctx); }
+
+    /* Leave ``ctx`` keeping any exception being raised. */
+    static int lanecore_context_exit(PyObject* ctx) {
+        PyObject *t, *v, *tb;
+        int r;
+        PyErr_Fetch(&t, &v, &tb);
+        r = PyContext_Exit(ctx);
+        if (t != NULL) {
+            if (r < 0) PyErr_Clear();
+            PyErr_Restore(t, v, tb);
+            return 0;
+        }
+        return r;
     }
     """
-    int coro_first_step "lanecore_coro_first_step"(object coro, PyObject** out) except -1
-    bint PyCoro_CheckExact(object o)
+    object new_instance "lanecore_new_instance"(object type, object kwargs)
+    object bare_instance "lanecore_bare_instance"(object type)
+    object await_iter "lanecore_await_iter"(object awaitable, object run)
+    int step_in "lanecore_step_in"(object ctx, object it, object value, PyObject** out) except -1
+    int context_enter "lanecore_context_enter"(object ctx) except -1
+    int context_exit "lanecore_context_exit"(object ctx) except -1
+    object PyUnicode_FromFormat(const char* fmt, ...)
+    bint PyUnicode_CheckExact(object o)
 
 cdef extern from "Python.h":
     ctypedef struct PyCodeObject:
@@ -73,15 +151,28 @@ cdef extern from "Python.h":
     bint PyFunction_Check(object o)
     PyObject* PyFunction_GET_CODE(object o)
     int CO_COROUTINE
+    object PyContext_CopyCurrent()
 
 # A runner that keeps finding commands which finish without suspending yields to the loop
 # after this many, so other tasks and I/O are never starved by a burst of quick commands.
 YIELD_EVERY = 256
 cdef Py_ssize_t _YIELD_EVERY = YIELD_EVERY
 
-cdef int SUBMITTED = events.SUBMITTED_KIND
-cdef int STARTED = events.STARTED_KIND
-cdef int COMPLETED = events.COMPLETED_KIND
+cdef int SUBMITTED = _coreapi.SUBMITTED_KIND
+cdef int STARTED = _coreapi.STARTED_KIND
+cdef int COMPLETED = _coreapi.COMPLETED_KIND
+cdef int RAISED = _coreapi.RAISED
+cdef int TIMED_OUT = _coreapi.TIMED_OUT
+cdef int CANCELLED_ITSELF = _coreapi.CANCELLED_ITSELF
+cdef object NO_ARGUMENT = _coreapi.NO_ARGUMENT
+cdef object NamedCommand = _coreapi.NamedCommand
+cdef Py_ssize_t o_named_handler = slot_offset(NamedCommand, "_handler")
+cdef Py_ssize_t o_named_type = slot_offset(NamedCommand, "command_type")
+cdef Py_ssize_t o_named_payload = slot_offset(NamedCommand, "payload")
+cdef Py_ssize_t o_named_json = slot_offset(NamedCommand, "payload_json")
+cdef int JSON_DEPTH = _coreapi.JSON_DEPTH
+cdef object PARTIAL = functools.partial
+cdef Py_ssize_t EXECUTE_CACHE_SIZE = 1024
 
 
 def _event_clock_setting():
@@ -121,39 +212,39 @@ cdef inline bint is_coroutine_function(object command) noexcept:
     )
 
 
-cdef object HISTOGRAM_RECORD = histogram.Histogram.record
-cdef double HISTOGRAM_LOWEST = histogram.LOWEST_MS
-cdef double HISTOGRAM_HIGHEST = histogram.HIGHEST_MS
-cdef double HISTOGRAM_SUB_BUCKETS = histogram.SUB_BUCKETS
-cdef double HISTOGRAM_OFFSET = histogram._OFFSET
-cdef Py_ssize_t o_hist_buckets = slot_offset(histogram.Histogram, "_buckets")
-cdef Py_ssize_t o_hist_sum = slot_offset(histogram.Histogram, "sum")
-cdef Py_ssize_t o_hist_min = slot_offset(histogram.Histogram, "min")
-cdef Py_ssize_t o_hist_max = slot_offset(histogram.Histogram, "max")
+cdef object SAMPLE_RECORD = _coreapi.SampleBuckets.record
+cdef double SAMPLE_LOWEST = _coreapi.LOWEST_MS
+cdef double SAMPLE_HIGHEST = _coreapi.HIGHEST_MS
+cdef double SAMPLE_SUB_BUCKETS = _coreapi.SUB_BUCKETS
+cdef double SAMPLE_OFFSET = _coreapi.BUCKET_OFFSET
+cdef Py_ssize_t o_sample_buckets = slot_offset(_coreapi.SampleBuckets, "_buckets")
+cdef Py_ssize_t o_sample_sum = slot_offset(_coreapi.SampleBuckets, "sum")
+cdef Py_ssize_t o_sample_min = slot_offset(_coreapi.SampleBuckets, "min")
+cdef Py_ssize_t o_sample_max = slot_offset(_coreapi.SampleBuckets, "max")
 
 
 cdef void record_sample(object record, double ms) except *:
-    """``record(ms)`` for a sampled command's wait or run time. When ``record`` is the
-    ``record`` method of a lanecore Histogram (LocalMetrics) and ``ms`` is in its tracked
-    range, its body runs here instead, with the same arithmetic (so the same bucket, sum, min
-    and max): a sample then costs no Python frame."""
+    """``record(ms)`` for a sampled command's wait or run time. When ``record`` is
+    ``SampleBuckets.record`` (LocalMetrics' histograms) and ``ms`` is in its tracked range,
+    its body runs here instead, with the same arithmetic (so the same bucket, sum, min and
+    max): a sample then costs no Python frame."""
     cdef Py_ssize_t i
     if (
         PyMethod_Check(record)
-        and <object>PyMethod_GET_FUNCTION(record) is HISTOGRAM_RECORD
-        and HISTOGRAM_LOWEST <= ms < HISTOGRAM_HIGHEST
+        and <object>PyMethod_GET_FUNCTION(record) is SAMPLE_RECORD
+        and SAMPLE_LOWEST <= ms < SAMPLE_HIGHEST
     ):
-        hist = <object>PyMethod_GET_SELF(record)
-        buckets = slot_get(hist, o_hist_buckets)
-        i = <Py_ssize_t>(log2(ms) * HISTOGRAM_SUB_BUCKETS + HISTOGRAM_OFFSET)
+        buckets_of = <object>PyMethod_GET_SELF(record)
+        buckets = slot_get(buckets_of, o_sample_buckets)
+        i = <Py_ssize_t>(log2(ms) * SAMPLE_SUB_BUCKETS + SAMPLE_OFFSET)
         if PyList_CheckExact(buckets) and 0 <= i < PyList_GET_SIZE(buckets):
             (<list>buckets)[i] = <object>PyList_GET_ITEM(buckets, i) + 1
             value = ms
-            slot_set(hist, o_hist_sum, slot_get(hist, o_hist_sum) + value)
-            if value < slot_get(hist, o_hist_min):
-                slot_set(hist, o_hist_min, value)
-            if value > slot_get(hist, o_hist_max):
-                slot_set(hist, o_hist_max, value)
+            slot_set(buckets_of, o_sample_sum, slot_get(buckets_of, o_sample_sum) + value)
+            if value < slot_get(buckets_of, o_sample_min):
+                slot_set(buckets_of, o_sample_min, value)
+            if value > slot_get(buckets_of, o_sample_max):
+                slot_set(buckets_of, o_sample_max, value)
             return
     record(ms)
 
@@ -163,45 +254,221 @@ def _record_sample(record, double ms):
     record_sample(record, ms)
 
 
-cdef class Dispatcher:
-    """The hot path of one manager; state the manager shares is passed in, not copied."""
+cdef bint c_plain_json(object value, int depth) except -1:
+    """lanecore._coreapi.plain_json, in C: whether ``value`` is JSON as it stands."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:
+        return True
+    if kind is float:
+        return isfinite(<double>value)
+    if depth >= JSON_DEPTH:
+        return False
+    if kind is list or kind is tuple:
+        for item in value:
+            if not c_plain_json(item, depth + 1):
+                return False
+        return True
+    if kind is dict:
+        for key, item in (<dict>value).items():
+            if type(key) is not str or not c_plain_json(item, depth + 1):
+                return False
+        return True
+    return False
 
-    def __init__(self, manager, LaneTable table, type handle_type):
-        self.manager = manager
+
+def plain_json(value):
+    """lanecore._coreapi.plain_json as the compiled core decides it (for the tests)."""
+    return c_plain_json(value, 0)
+
+
+cdef extern from *:
+    """
+    /* One step of ``it`` in the context already entered: 0 returned, 1 yielded, -1 raised. */
+    static int lanecore_step_entered(PyObject* it, PyObject** out) {
+        PySendResult r = PyIter_Send(it, Py_None, out);
+        return r == PYGEN_RETURN ? 0 : (r == PYGEN_NEXT ? 1 : -1);
+    }
+    """
+    int step_in_entered "lanecore_step_entered"(object it, PyObject** out) except -1
+
+
+cdef int attempt_start(object context, object run, PyObject** out, PyObject** it_out) except -1:
+    """Start one attempt of a command inside ``context``: call ``run`` and take the first
+    step of what it returned. 0: it returned (*out); 1: it suspended (*out is what it yielded,
+    *it_out the iterator that steps the rest); raises what it raised."""
+    cdef int status
+    context_enter(context)
+    try:
+        if type(run) is NamedCommand:  # handler(payload), without NamedCommand.__call__'s frame
+            awaitable = slot_get(run, o_named_handler)(slot_get(run, o_named_payload))
+        else:
+            awaitable = run()
+        it = await_iter(awaitable, run)
+        awaitable = None
+        status = step_in_entered(it, out)
+        if status:
+            it_out[0] = <PyObject*>it
+            Py_INCREF(it)
+        return status
+    finally:
+        context_exit(context)
+
+
+@cython.final
+cdef class LaneRecord:
+    """The core's record of one lane; ``policy`` is the shell's object for it."""
+
+    def __init__(self, str lane_id, Py_ssize_t index, timeout, bint run_in_executor,
+                 bint hooks, bint stamps, policy):
+        self.lane_id = lane_id
+        self.index = index
+        self.timeout = timeout
+        self.run_in_executor = run_in_executor
+        self.hooks = hooks
+        self.stamps = stamps
+        self.policy = policy
+
+    def __repr__(self):
+        return f"<LaneRecord {self.lane_id!r} #{self.index}>"
+
+
+@cython.final
+cdef class _InContext:
+    """One attempt of a command, awaited inside its context: every step the awaiting runner
+    takes (send, throw, close) is taken inside ``context``, as a Task steps its coroutine.
+    Either the runner took the first step itself and it suspended (``first`` is what it
+    yielded), or the attempt starts at the first send (``run`` set)."""
+
+    cdef object context
+    cdef object it      # what steps the attempt (None until it starts)
+    cdef object run     # the Runner to start with, when the attempt has not started
+    cdef object first   # what the first step yielded, until handed up
+    cdef bint handed
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self._send(None)
+
+    def send(self, value):
+        return self._send(value)
+
+    cdef object _send(self, object value):
+        cdef PyObject* out = NULL
+        cdef PyObject* it = NULL
+        cdef int status
+        if not self.handed:
+            self.handed = True
+            if self.it is not None:
+                first, self.first = self.first, None
+                return first
+            run, self.run = self.run, None
+            status = attempt_start(self.context, run, &out, &it)
+            if status:
+                self.it = steal_ref(it)
+                return steal_ref(out)
+        else:
+            status = step_in(self.context, self.it, value, &out)
+            if status:
+                return steal_ref(out)
+        self.it = None
+        raise StopIteration(steal_ref(out))
+
+    def throw(self, typ, val=None, tb=None):
+        self.first = None
+        if self.it is None:  # never started or finished: nothing inside to throw into
+            self.handed = True
+            self.run = None
+            raise typ if val is None else val
+        context_enter(self.context)
+        try:
+            if val is None and tb is None:
+                return self.it.throw(typ)
+            return self.it.throw(typ, val, tb)
+        finally:
+            context_exit(self.context)
+
+    def close(self):
+        self.first = None
+        self.run = None
+        it, self.it = self.it, None
+        if it is not None:
+            close = getattr(it, "close", None)
+            if close is not None:
+                context_enter(self.context)
+                try:
+                    close()
+                finally:
+                    context_exit(self.context)
+
+
+cdef inline _InContext suspended(object context, object it, object first):
+    cdef _InContext step = _InContext.__new__(_InContext)
+    step.context = context
+    step.it = it
+    step.first = first
+    return step
+
+
+cdef inline _InContext lazy(object context, object run):
+    cdef _InContext step = _InContext.__new__(_InContext)
+    step.context = context
+    step.run = run
+    return step
+
+
+cdef class Dispatcher:
+    """The per-command path of one manager. ``hooks`` is the shell's side of the interface
+    (``lanecore._coreapi.DispatchHooks``); ``rings`` and ``filtered`` are the event hub's
+    lists (the core appends to neither)."""
+
+    def __init__(self, hooks, LaneTable table, type handle_type, *, list rings,
+                 list filtered, emit_filtered):
+        self.hooks = hooks
         self.table = table
         self.handle_type = handle_type
-        self.inflight = manager._inflight
-        self.idle = manager._idle
-        self.listeners = manager._listeners
-        self.drain_waiters = manager._drain_waiters
-        self.rings = manager._events.rings
-        self.filtered = manager._events.filtered
-        self.emit_filtered = manager._events.emit_filtered
+        self.lanes = {}
+        self.inflight = {}
+        self.idle = []
+        self.runners = set()
+        self.rings = rings
+        self.filtered = filtered
+        self.emit_filtered = emit_filtered
         self.loop = None
+        self.accepting = True
         self.started = False
         self.closed = False
         self.rate_limited = False
+        self.drain_wanted = False
         self._next_id = 1
+        self.starting = 0
+        self.waking = False
         self.recorder = None
         self.sample_every = 0
         self.sample_count = 0
+        self.named = None
+        self.named_prefix = ""
+        self.named_next = 0
+        self._execute_is_async = {}
+        self._runner_context = contextvars.Context()
+        self._runner_done_cb = self._runner_done
         self.o_command_id = slot_offset(handle_type, "command_id")
         self.o_command = slot_offset(handle_type, "_command")
-        self.o_run = slot_offset(handle_type, "_run")
+        self.o_context = slot_offset(handle_type, "_context")
+        self.o_failures = slot_offset(handle_type, "_failures")
         self.o_lane = slot_offset(handle_type, "_lane")
-        self.o_manager = slot_offset(handle_type, "_manager")
+        self.o_owner = slot_offset(handle_type, "_owner")
+        self.o_queued_at = slot_offset(handle_type, "_queued_at")
+        self.o_run = slot_offset(handle_type, "_run")
+        self.o_runner = slot_offset(handle_type, "_runner")
+        self.o_submitted_at = slot_offset(handle_type, "_submitted_at")
         self.o_ticket = slot_offset(handle_type, "_ticket")
         self.o_timeout = slot_offset(handle_type, "_timeout")
-        self.o_failures = slot_offset(handle_type, "_failures")
-        self.o_runner = slot_offset(handle_type, "_runner")
         self.o_timer = slot_offset(handle_type, "_timer")
-        self.o_submitted_at = slot_offset(handle_type, "_submitted_at")
-        self.o_queued_at = slot_offset(handle_type, "_queued_at")
-        lane_type = type(next(iter(manager._lanes.values())))
-        self.o_index = slot_offset(lane_type, "index")
-        self.o_lane_id = slot_offset(lane_type, "lane_id")
-        self.o_hooks = slot_offset(lane_type, "hooks")
-        self.o_boost = slot_offset(lane_type, "boost")
 
     @property
     def loop(self):
@@ -212,14 +479,88 @@ cdef class Dispatcher:
     def loop(self, loop):
         self._loop = loop
         self._handle_kwargs = {"loop": loop}
+        self._create_task = None if loop is None else loop.create_task
 
     @property
     def next_id(self):
         """The command id the next auto-numbered command gets."""
         return self._next_id
 
-    cdef object _queue(self, object ls, object command, object run, object timeout,
-                       object command_id, object now):
+    # ------------------------------------------------------------------ lanes
+    def add_lane(self, lane_id, Py_ssize_t index, timeout, bint run_in_executor, bint hooks,
+                 bint stamps, policy):
+        """Record a lane of the table (``index``) under ``lane_id`` and return its record."""
+        if not isinstance(lane_id, str) or not lane_id:
+            raise ValueError(f"lane id must be a non-empty str, got {lane_id!r}")
+        if lane_id in self.lanes:
+            raise ValueError(f"duplicate lane id {lane_id!r}")
+        record = LaneRecord(lane_id, index, timeout, run_in_executor, hooks, stamps, policy)
+        self.lanes[lane_id] = record
+        return record
+
+    # ------------------------------------------------------------------ submitting
+    cdef object _named_id(self):
+        self.named_next += 1
+        return PyUnicode_FromFormat("%U-%lld", <PyObject*>self.named_prefix, self.named_next)
+
+    def named_id(self):
+        """A fresh id for a named command (``named_prefix``-n)."""
+        return self._named_id()
+
+    cdef object _runner_of(self, object command):
+        cdef PyObject* known
+        if is_coroutine_function(command):
+            return command
+        kind = type(command)
+        if kind is PARTIAL:
+            return command if is_coroutine_function(command.func) else None
+        known = PyDict_GetItem(self._execute_is_async, kind)
+        if known == NULL:
+            is_async = is_coroutine_function(getattr(kind, "execute", None))
+            if len(self._execute_is_async) >= EXECUTE_CACHE_SIZE:
+                self._execute_is_async.clear()
+            self._execute_is_async[kind] = is_async
+        else:
+            is_async = <object>known
+        return command.execute if is_async else None
+
+    def runner_of(self, command):
+        """The Runner of a command of a common form, or None (then the shell decides)."""
+        return self._runner_of(command)
+
+    def submit(self, lane_id, command, payload=NO_ARGUMENT, *, timeout=None, command_id=None,
+               run_in_executor=None):
+        """Queue a command on a lane and return its handle (see QueueManager.submit)."""
+        cdef PyObject* found
+        cdef LaneRecord ls
+        if (
+            timeout is None
+            and command_id is None
+            and run_in_executor is None
+            and self.accepting
+            and self._loop is not None
+            and PyUnicode_CheckExact(lane_id)
+        ):
+            found = PyDict_GetItem(self.lanes, lane_id)
+            if found != NULL:
+                ls = <LaneRecord>found
+                if payload is NO_ARGUMENT:
+                    run = self._runner_of(command)
+                    if run is not None:
+                        return self._queue(ls, command, run, ls.timeout, None, None)
+                elif PyUnicode_CheckExact(command) and self.named is not None:
+                    found = PyDict_GetItem(self.named, command)
+                    if found != NULL and c_plain_json(payload, 0):
+                        named = bare_instance(NamedCommand)
+                        slot_set(named, o_named_handler, <object>found)
+                        slot_set(named, o_named_type, command)
+                        slot_set(named, o_named_payload, payload)
+                        slot_set(named, o_named_json, "")
+                        return self._queue(ls, named, named, ls.timeout, self._named_id(), None)
+        return self.hooks.submit(lane_id, command, payload, timeout, command_id, run_in_executor)
+
+    cdef object _handle(self, LaneRecord ls, object command, object run, object timeout,
+                        object command_id, object context):
         if command_id is None:
             command_id = self._next_id
             self._next_id += 1
@@ -228,41 +569,85 @@ cdef class Dispatcher:
         slot_set(handle, self.o_command, command)
         slot_set(handle, self.o_run, run)
         slot_set(handle, self.o_lane, ls)
-        slot_set(handle, self.o_manager, self.manager)
+        slot_set(handle, self.o_owner, self.hooks)
         slot_set(handle, self.o_timeout, timeout)
         slot_set(handle, self.o_failures, 0)
         slot_set(handle, self.o_runner, None)
         slot_set(handle, self.o_timer, None)
-        if slot_get(ls, self.o_boost) is not None:
-            slot_set(handle, self.o_submitted_at, now)
+        slot_set(handle, self.o_context, PyContext_CopyCurrent() if context is None else context)
+        slot_set(handle, self.o_queued_at, None)
+        if ls.stamps:
+            slot_set(handle, self.o_submitted_at, self._loop.time())
         if self.sample_every:
             self.sample_count += 1
             if self.sample_count >= self.sample_every:
                 self.sample_count = 0
                 slot_set(handle, self.o_queued_at, lanecore_monotonic())
-        ticket = self.table.c_push(<Py_ssize_t>slot_get(ls, self.o_index), handle)
-        slot_set(handle, self.o_ticket, ticket)
+        slot_set(handle, self.o_ticket, self.table.c_push(ls.index, handle))
         PyDict_SetItem(self.inflight, command_id, handle)
         return handle
 
-    cdef int _emit(self, int kind, object handle, object ls, double timestamp) except -1:
-        """Record command event ``kind`` of ``handle`` (queued in lane record ``ls``) stamped
-        ``timestamp``: straight into the unfiltered streams' rings, and through the hub for
-        filtered streams. Records hold the fields, not the handle (its cache line goes cold)."""
+    cdef object _queue(self, LaneRecord ls, object command, object run, object timeout,
+                       object command_id, object context):
+        handle = self._handle(ls, command, run, timeout, command_id, context)
+        if PyList_GET_SIZE(self.rings) or PyList_GET_SIZE(self.filtered):
+            self._emit(SUBMITTED, handle, ls, lanecore_event_clock())
+        if ls.hooks:
+            self.hooks.lane_changed(ls)
+        self.kick()
+        return handle
+
+    def queue(self, LaneRecord ls, command, run, timeout, command_id, context=None):
+        """Queue one checked command (in ``context``; None: a copy of the current one) and
+        dispatch what may run. The shell's checked submits end here."""
+        return self._queue(ls, command, run, timeout, command_id, context)
+
+    def queue_many(self, LaneRecord ls, commands, timeout):
+        """Check every command, then queue them all in order (each in its own copy of the
+        current context) and dispatch what may run."""
+        cdef list batch = list(commands)
+        cdef list runs = []
+        cdef list handles = []
+        cdef double stamp
+        cdef Py_ssize_t i, n = len(batch)
+        cdef EventRing ring
+        cdef long long first_id
+        for command in batch:
+            run = self._runner_of(command)
+            runs.append(self.hooks.runner_for(command, ls.run_in_executor) if run is None else run)
+        first_id = self._next_id
+        for i in range(n):
+            handles.append(self._handle(ls, batch[i], runs[i], timeout, None, None))
+        if PyList_GET_SIZE(self.rings) or PyList_GET_SIZE(self.filtered):
+            stamp = lanecore_event_clock()  # one batch, one submit time
+            for ring in self.rings:  # one record for the batch: ids first_id, first_id + 1, ...
+                ring.c_push_run(SUBMITTED, ls.lane_id, first_id, n, stamp)
+            if self.filtered:
+                for handle in handles:
+                    self.emit_filtered(SUBMITTED, handle, stamp)
+        if ls.hooks:
+            self.hooks.lane_changed(ls)
+        self.kick()
+        return handles
+
+    cdef int _emit(self, int kind, object handle, LaneRecord ls, double timestamp) except -1:
+        """Record command event ``kind`` of ``handle`` stamped ``timestamp``: straight into
+        the unfiltered streams' rings, and through the hub for filtered streams. Records hold
+        the fields, not the handle (its cache line goes cold)."""
         cdef list rings = self.rings
         cdef Py_ssize_t i = 0
         cdef EventRing ring
         if PyList_GET_SIZE(rings) == 1 and not self.filtered:  # one subscriber: no loop
             ring = <EventRing>PyList_GET_ITEM(rings, 0)
             if ring_record(  # (it owns what it keeps before it can drop anything)
-                ring, kind, slot_ptr(ls, self.o_lane_id),
+                ring, kind, <PyObject*>ls.lane_id,
                 slot_ptr(handle, self.o_command_id),
                 slot_ptr(handle, self.o_command) if kind == STARTED else NULL, timestamp,
             ):
                 ring.fire_waker()
             return 0
         if rings:
-            lane_id = slot_get(ls, self.o_lane_id)
+            lane_id = ls.lane_id
             command_id = slot_get(handle, self.o_command_id)
             source = slot_get(handle, self.o_command) if kind == STARTED else None
             while i < PyList_GET_SIZE(rings):  # (a waker may unsubscribe a stream)
@@ -277,241 +662,167 @@ cdef class Dispatcher:
             self.emit_filtered(kind, handle, timestamp)
         return 0
 
-    def submit(self, ls, command, run, timeout, command_id):
-        """Queue one checked command and dispatch what may run."""
-        handle = self._queue(ls, command, run, timeout, command_id, self._loop.time())
-        if self.listeners:
-            self._emit(SUBMITTED, handle, ls, lanecore_event_clock())
-        if slot_get(ls, self.o_hooks):
-            self.manager._lane_changed(ls)
-        if self.started:
-            self.kick()
-        return handle
+    def forget(self, handle):
+        """The handle is resolved outside the runner (cancelled, dead-lettered): drop it."""
+        self.inflight.pop(slot_get(handle, self.o_command_id), None)
+        if not self.inflight and self.drain_wanted:
+            self.hooks.drained()
 
-    def submit_many(self, ls, commands, timeout, bint run_in_executor):
-        """Check every command, then queue them all in order and dispatch what may run."""
-        cdef list batch = list(commands)
-        cdef list runs = []
-        cdef list handles = []
-        cdef double stamp
-        cdef Py_ssize_t i, n = len(batch)
-        cdef EventRing ring
-        cdef long long first_id
-        for command in batch:
-            if is_coroutine_function(command):
-                runs.append(command)
-            else:
-                runs.append(to_runner(command, run_in_executor))
-        now = self._loop.time()
-        first_id = self._next_id
-        for i in range(n):
-            handles.append(self._queue(ls, batch[i], runs[i], timeout, None, now))
-        if self.listeners:
-            stamp = lanecore_event_clock()  # one batch, one submit time
-            if self.rings:  # one record for the batch: its ids are first_id, first_id + 1, ...
-                lane_id = slot_get(ls, self.o_lane_id)
-                for ring in self.rings:
-                    ring.c_push_run(SUBMITTED, lane_id, first_id, n, stamp)
-            if self.filtered:
-                for handle in handles:
-                    self.emit_filtered(SUBMITTED, handle, stamp)
-        if slot_get(ls, self.o_hooks):
-            self.manager._lane_changed(ls)
-        if self.started:
-            self.kick()
-        return handles
-
+    # ------------------------------------------------------------------ runners
     cpdef kick(self):
-        """Hand commands that may run now to idle runners; if more may run, start one more
-        runner (it takes the best command when it starts). Runners are added one at a time
-        as commands suspend, so a burst of quick commands does not create a Task each."""
+        """Make sure a runner will look for work: wake one idle runner, or start one. Nothing
+        is done while one already woken or started has not looked yet, so a burst of submits
+        costs one wake-up; each runner that finds work wakes the next if more may run."""
         if not self.started or self.closed:
             return
-        cdef list idle = self.idle
-        cdef LaneTable table = self.table
-        manager = self.manager
-        while idle:
-            handle = table.c_pop_ready()
-            if handle is None:
-                break
-            ls = slot_get(handle, self.o_lane)
-            if slot_get(ls, self.o_hooks):
-                manager._lane_changed(ls)
-            idle.pop().set_result(handle)
-        if not idle and not self.starting and table.c_can_pop():
-            self.starting += 1
-            manager._spawn(None)
+        if not (self.waking or self.starting) and self.table.c_can_pop():
+            self._wake_one()
         if self.rate_limited:
-            manager._arm_token_timer()
+            self.hooks.arm_token_timer()
 
-    async def run(self, handle):
-        """Run the given command (None: a new runner takes the best one), then keep pulling
-        the next one until none may run, then wait to be handed one."""
+    cdef int _wake_one(self) except -1:
+        cdef list idle = self.idle
+        while idle:
+            parked = idle.pop()
+            if not parked.done():
+                self.waking = True
+                parked.set_result(None)
+                return 0
+        self.starting += 1
+        task = self._create_task(self.run(), context=self._runner_context)
+        self.runners.add(task)
+        task.add_done_callback(self._runner_done_cb)
+        return 0
+
+    def _runner_done(self, task):
+        self.runners.discard(task)
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is not None and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                logger.error("lanecore runner crashed", exc_info=exc)
+
+    async def run(self):
+        """A runner: take the best command that may run, run it, repeat; park when none may."""
         cdef LaneTable table = self.table
         cdef dict inflight = self.inflight
-        cdef list listeners = self.listeners
         cdef list idle = self.idle
-        cdef list drain_waiters = self.drain_waiters
+        cdef list rings = self.rings
+        cdef list filtered = self.filtered
         cdef bint rate_limited = self.rate_limited
         cdef Py_ssize_t burst = 0
         cdef double started = 0.0
         cdef PyObject* out = NULL
+        cdef PyObject* it = NULL
+        cdef int status
+        cdef LaneRecord ls
         # when this runner last recorded a COMPLETED event, until it next awaits: the next
         # command's STARTED event, recorded without a pause in between, shares that stamp
         cdef double stamp = 0.0
-        # whether the handle may have been cancelled since it left the table (it was handed
-        # over, or this runner awaited since popping it): only then ask handle.done()
-        cdef bint may_be_done = True
+        hooks = self.hooks
         recorder = self.recorder
         cdef list wait_records = None, run_records = None
         if recorder is not None:
             wait_records = recorder.wait_records
             run_records = recorder.run_records
-        manager = self.manager
         create_future = self._loop.create_future
         me = asyncio.current_task()
-        if handle is None:
-            self.starting -= 1
+        self.starting -= 1
         while True:
-            if handle is None:
-                may_be_done = False
-                handle = table.c_pop_ready()
-                if handle is None:
-                    if rate_limited:
-                        manager._arm_token_timer()
-                    parked = create_future()
-                    idle.append(parked)
-                    handle = await parked
-                    stamp = 0.0
-                    burst = 0
-                    may_be_done = True
-                    continue
-                if rate_limited:
-                    manager._arm_token_timer()
-                ls = slot_get(handle, self.o_lane)
-                if slot_get(ls, self.o_hooks):
-                    manager._lane_changed(ls)  # (may record lane events: stamp afresh)
-                    stamp = 0.0
-                if not idle and not self.starting and table.c_can_pop():
-                    # more may run: have a runner ready in case this command suspends
-                    self.starting += 1
-                    manager._spawn(None)
-                burst += 1
-                if burst >= _YIELD_EVERY:
-                    burst = 0
-                    await asyncio.sleep(0)
-                    stamp = 0.0
-                    may_be_done = True
-            if not (may_be_done and handle.done()):  # else cancelled before it started
-                ls = slot_get(handle, self.o_lane)
-                slot_set(handle, self.o_runner, me)
-                if recorder is not None:
-                    started = 0.0
-                    queued = slot_get(handle, self.o_queued_at)
-                    if queued is not None:  # a sampled command: time its wait and its runs
-                        started = lanecore_monotonic()
-                        if <double>queued >= 0.0:  # its first run (a retry's wait has backoff)
-                            slot_set(handle, self.o_queued_at, -1.0)
-                            record_sample(
-                                wait_records[<Py_ssize_t>slot_get(ls, self.o_index)],
-                                (started - <double>queued) * 1000.0,
-                            )
-                if listeners:
-                    self._emit(STARTED, handle, ls, stamp if stamp else lanecore_event_clock())
+            if burst >= _YIELD_EVERY:
+                burst = 0
+                await asyncio.sleep(0)
                 stamp = 0.0
-                seconds = slot_get(handle, self.o_timeout)
-                deadline = None
-                try:
-                    if seconds is None:
-                        awaitable = slot_get(handle, self.o_run)()
-                        if not PyCoro_CheckExact(awaitable):
-                            result = await awaitable
-                        elif coro_first_step(awaitable, &out):  # suspended: await the rest
-                            result = await _Resumed.__new__(_Resumed, awaitable, steal_ref(out))
-                        else:  # finished without suspending (no wrapper, no StopIteration)
-                            result = steal_ref(out)
-                    else:
-                        deadline = asyncio.timeout(seconds)
-                        async with deadline:
-                            result = await slot_get(handle, self.o_run)()
-                except CancelledError as exc:
-                    if handle.done():
-                        return  # the handle was cancelled while running: this runner is detached
-                    if me.cancelling():
-                        manager._abandon(handle)
-                        raise
-                    manager._failed(handle, RuntimeError("command raised CancelledError"), exc)
-                except TimeoutError as exc:
-                    if handle.done():
-                        return
-                    if deadline is not None and deadline.expired():
-                        manager._failed(
-                            handle, CommandTimeout(slot_get(handle, self.o_command_id), seconds), exc
+            handle = table.c_pop_ready()
+            if rate_limited:
+                hooks.arm_token_timer()
+            if handle is None:
+                parked = create_future()
+                idle.append(parked)
+                await parked
+                self.waking = False
+                stamp = 0.0
+                burst = 0
+                continue
+            burst += 1
+            ls = <LaneRecord>slot_get(handle, self.o_lane)
+            if ls.hooks:
+                hooks.lane_changed(ls)  # (may record lane events: stamp afresh)
+                stamp = 0.0
+            if not (self.waking or self.starting) and table.c_can_pop():
+                self._wake_one()  # more may run: a runner for it, in case this one suspends
+            slot_set(handle, self.o_runner, me)
+            if recorder is not None:
+                started = 0.0
+                queued = slot_get(handle, self.o_queued_at)
+                if queued is not None:  # a sampled command: time its wait and its runs
+                    started = lanecore_monotonic()
+                    if <double>queued >= 0.0:  # its first run (a retry's wait has backoff)
+                        slot_set(handle, self.o_queued_at, -1.0)
+                        record_sample(wait_records[ls.index], (started - <double>queued) * 1000.0)
+            if PyList_GET_SIZE(rings) or PyList_GET_SIZE(filtered):
+                self._emit(STARTED, handle, ls, stamp if stamp else lanecore_event_clock())
+            stamp = 0.0
+            seconds = slot_get(handle, self.o_timeout)
+            deadline = None
+            try:
+                if seconds is None:
+                    status = attempt_start(
+                        slot_get(handle, self.o_context), slot_get(handle, self.o_run), &out, &it
+                    )
+                    if status:  # suspended: await the rest, stepping it in the context
+                        result = await suspended(
+                            slot_get(handle, self.o_context), steal_ref(it), steal_ref(out)
                         )
-                    else:
-                        manager._failed(handle, exc, None)
-                except BaseException as exc:
-                    if handle.done():
-                        return
-                    manager._failed(handle, exc, None)
-                    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                        raise
+                    else:  # finished without suspending (no wrapper, no StopIteration)
+                        result = steal_ref(out)
                 else:
-                    if handle.done():
-                        return  # cancelled while running; the command ignored it
-                    table.c_complete(<Py_ssize_t>slot_get(ls, self.o_index))
-                    command_id = slot_get(handle, self.o_command_id)
-                    PyDict_DelItem(inflight, command_id)
-                    handle.set_result(result)
-                    if started:
-                        record_sample(
-                            run_records[<Py_ssize_t>slot_get(ls, self.o_index)],
-                            (lanecore_monotonic() - started) * 1000.0,
+                    deadline = asyncio.timeout(seconds)
+                    async with deadline:
+                        result = await lazy(
+                            slot_get(handle, self.o_context), slot_get(handle, self.o_run)
                         )
-                    if listeners:
-                        stamp = lanecore_event_clock()
-                        self._emit(COMPLETED, handle, ls, stamp)
-                    if not inflight and drain_waiters:
-                        manager._wake_drainers()
+            except CancelledError as exc:
+                if handle.done():
+                    return  # the handle was cancelled while running: this runner is detached
+                if me.cancelling():
+                    hooks.abandoned(handle)
+                    raise
+                hooks.attempt_failed(handle, exc, CANCELLED_ITSELF)
+            except TimeoutError as exc:
+                if handle.done():
+                    return
+                hooks.attempt_failed(
+                    handle, exc,
+                    TIMED_OUT if deadline is not None and deadline.expired() else RAISED,
+                )
+            except BaseException as exc:
+                if handle.done():
+                    return
+                hooks.attempt_failed(handle, exc, RAISED)
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+            else:
+                if slot_ptr(handle, self.o_runner) != <PyObject*>me:
+                    return  # cancelled while running (discard took it from this runner)
+                table.c_complete(ls.index)
+                PyDict_DelItem(inflight, slot_get(handle, self.o_command_id))
+                handle.set_result(result)
+                if started:
+                    record_sample(run_records[ls.index], (lanecore_monotonic() - started) * 1000.0)
+                if PyList_GET_SIZE(rings) or PyList_GET_SIZE(filtered):
+                    stamp = lanecore_event_clock()
+                    self._emit(COMPLETED, handle, ls, stamp)
+                if self.drain_wanted and not inflight:
+                    hooks.drained()
             handle = None
-
-
-@cython.final
-cdef class _Resumed:
-    """The rest of a native coroutine whose first step the runner took itself (PyIter_Send)
-    and that suspended: awaiting this first yields what that step yielded, then forwards
-    every send, throw and close to the coroutine, as ``await coroutine`` would have."""
-
-    cdef object coro
-    cdef object first  # what the first step yielded, until handed up
-    cdef bint handed
-
-    def __cinit__(self, coro, first):
-        self.coro = coro
-        self.first = first
-        self.handed = False
-
-    def __await__(self):
-        return self
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return self.send(None)
-
-    def send(self, value):
-        if not self.handed:
-            self.handed = True
-            first, self.first = self.first, None
-            return first
-        return self.coro.send(value)
-
-    def throw(self, *args):
-        self.handed = True
-        self.first = None
-        return self.coro.throw(*args)
+            result = None
 
     def close(self):
-        self.first = None
-        self.coro.close()
+        """Stop dispatching: park no more, release the idle runners; returns every runner
+        (the caller cancels and awaits them)."""
+        self.closed = True
+        self.accepting = False
+        for parked in self.idle:
+            parked.cancel()
+        self.idle.clear()
+        return list(self.runners)
