@@ -128,9 +128,7 @@ def plain_json(value: Any, depth: int = 0) -> bool:
     if kind is list or kind is tuple:
         return all(plain_json(item, depth + 1) for item in value)
     if kind is dict:
-        return all(
-            type(key) is str and plain_json(item, depth + 1) for key, item in value.items()
-        )
+        return all(type(key) is str and plain_json(item, depth + 1) for key, item in value.items())
     return False
 
 

@@ -313,9 +313,7 @@ class Dispatcher:
         runs: list[Runner] = []
         for command in batch:
             run = self.runner_of(command)
-            runs.append(
-                self.hooks.runner_for(command, ls.run_in_executor) if run is None else run
-            )
+            runs.append(self.hooks.runner_for(command, ls.run_in_executor) if run is None else run)
         first_id = self.next_id
         handles = [
             self._handle(ls, command, run, timeout, None, None)
