@@ -208,14 +208,14 @@ class Dispatcher:
             return command  # type: ignore[no-any-return]
         kind = type(command)
         if kind is _PARTIAL:
-            return command if _is_async_function(command.func) else None  # type: ignore[no-any-return]
+            return command if _is_async_function(command.func) else None
         is_async = self._execute_is_async.get(kind)
         if is_async is None:
             is_async = _is_async_function(getattr(kind, "execute", None))
             if len(self._execute_is_async) >= _EXECUTE_CACHE_SIZE:
                 self._execute_is_async.clear()
             self._execute_is_async[kind] = is_async
-        return command.execute if is_async else None  # type: ignore[no-any-return]
+        return command.execute if is_async else None
 
     def submit(
         self,
