@@ -35,6 +35,25 @@ def _check_untracked_type(untracked_type: object) -> None:
         )
 
 
+def _check_untracked_slots(untracked_type: type | None, untracked_slots: object) -> None:
+    """As the compiled table checks them (this twin hides nothing from the GC)."""
+    if isinstance(untracked_slots, str) or not isinstance(untracked_slots, (tuple, list)):
+        raise TypeError(f"untracked_slots must be a tuple of slot names, got {untracked_slots!r}")
+    if untracked_slots and untracked_type is None:
+        raise ValueError("untracked_slots needs an untracked_type")
+    if len(untracked_slots) > 4:
+        raise ValueError(f"at most 4 untracked_slots, got {len(untracked_slots)}")
+    assert untracked_type is not None or not untracked_slots
+    for name in untracked_slots:
+        descriptor = None
+        for klass in untracked_type.__mro__:  # type: ignore[union-attr]
+            descriptor = klass.__dict__.get(name)
+            if descriptor is not None:
+                break
+        if type(descriptor).__name__ != "member_descriptor":
+            raise TypeError(f"{untracked_type.__qualname__}.{name} is not a __slots__ member")  # type: ignore[union-attr]
+
+
 class LaneTable:
     """Lanes, their pending commands and the dispatch index; no asyncio, no clock of its own."""
 
@@ -43,12 +62,14 @@ class LaneTable:
         global_limit: int = 0,
         clock: Callable[[], float] | None = None,
         untracked_type: type | None = None,
+        untracked_slots: tuple[str, ...] = (),
     ) -> None:
         if isinstance(global_limit, bool) or not isinstance(global_limit, int):
             raise TypeError(f"global_limit must be an int, got {global_limit!r}")
         if global_limit < 0:
             raise ValueError(f"global_limit must be >= 0 (0 = no limit), got {global_limit}")
         _check_untracked_type(untracked_type)
+        _check_untracked_slots(untracked_type, untracked_slots)
         self._global_limit = global_limit
         self._clock = clock
         self._untracked_type = untracked_type

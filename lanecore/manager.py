@@ -104,7 +104,11 @@ class QueueManager:
         core = _impl.get_core(implementation)
         self.implementation: str = core.name
         # pending handles stay out of the young GC generations (compiled core; see _lanetable)
-        self._table = core.LaneTable(global_concurrency, untracked_type=CommandHandle)
+        self._table = core.LaneTable(
+            global_concurrency,
+            untracked_type=CommandHandle,
+            untracked_slots=("_command", "_run", "_context"),
+        )
         self._events = EventHub(event_buffer, core.EventRing)
         self._listeners = self._events.streams  # non-empty only while someone subscribes
         self._dispatch = core.Dispatcher(

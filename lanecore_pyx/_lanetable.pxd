@@ -42,6 +42,12 @@ ctypedef struct lane_t:
     bucket_t bucket
 
 
+cdef struct hide_t:
+    PyObject* type        # pending items of exactly this type are hidden (NULL: none)
+    int n                 # how many of its __slots__ hold companions hidden with it
+    Py_ssize_t off[4]     # their offsets
+
+
 cdef class LaneTable:
     cdef lane_t* _lanes
     cdef Py_ssize_t _count            # lanes in use
@@ -50,7 +56,7 @@ cdef class LaneTable:
     cdef object _global_limit         # the global limit as given
     cdef object _clock                # None: the C monotonic clock
     cdef object _untracked_type       # pending items of this exact type are GC-untracked
-    cdef PyObject* _untracked         # the same (borrowed), or NULL when none or not supported
+    cdef hide_t _hide                 # what push hides from the young GC generations
     cdef Py_ssize_t _total_active
     cdef Py_ssize_t _total_pending
     cdef long long _reserve           # slots held for lanes still under their min_concurrency

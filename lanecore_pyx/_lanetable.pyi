@@ -13,9 +13,12 @@ class LaneTable:
         global_limit: int = 0,
         clock: Callable[[], float] | None = None,
         untracked_type: type | None = None,
+        untracked_slots: tuple[str, ...] = (),
     ) -> None:
         """Pending items of exactly ``untracked_type`` are kept out of the young GC generations
-        (tracked again when they leave the table, and before every full collection)."""
+        (tracked again when they leave the table, and before every full collection), with the
+        per-command objects (a context, bound method, partial or NamedCommand) held in their
+        ``untracked_slots``."""
     # lanes
     def add_lane(
         self,

@@ -37,7 +37,7 @@ from libc.stdint cimport uint64_t
 from libc.string cimport memset
 
 from lanecore_pyx._bits cimport bits_clear, bits_first, bits_set
-from lanecore_pyx._slots cimport steal_ref
+from lanecore_pyx._slots cimport slot_offset, steal_ref
 from lanecore_pyx._clock cimport lanecore_monotonic
 from lanecore_pyx._tokenbucket cimport (
     bucket_init,
@@ -47,8 +47,13 @@ from lanecore_pyx._tokenbucket cimport (
     clock_now,
 )
 
+import contextvars
+import functools
 import gc
+import types
 import weakref
+
+from lanecore import _coreapi
 
 PRIORITY_LEVELS = 256
 UNTRACKS_PENDING = bool(UNTRACK_PENDING)
@@ -71,20 +76,57 @@ cdef extern from *:
     #define LANECORE_UNTRACK_PENDING 1
     #endif
     static CYTHON_INLINE int lanecore_type_is_gc(PyObject* t) { return PyType_IS_GC((PyTypeObject*)t); }
-    /* Untrack a tracked item of exactly type t (t NULL: never), and the reverse. */
-    static CYTHON_INLINE void lanecore_gc_hide(PyObject* o, PyObject* t) {
-        if (LANECORE_UNTRACK_PENDING && (PyObject*)Py_TYPE(o) == t && PyObject_GC_IsTracked(o))
-            PyObject_GC_UnTrack(o);
-    }
-    static CYTHON_INLINE void lanecore_gc_show(PyObject* o, PyObject* t) {
-        if (LANECORE_UNTRACK_PENDING && (PyObject*)Py_TYPE(o) == t && !PyObject_GC_IsTracked(o))
-            PyObject_GC_Track(o);
-    }
     """
     const bint UNTRACK_PENDING "LANECORE_UNTRACK_PENDING"
     bint type_is_gc "lanecore_type_is_gc"(PyObject* t) noexcept
-    void gc_hide "lanecore_gc_hide"(PyObject* o, PyObject* t) noexcept
-    void gc_show "lanecore_gc_show"(PyObject* o, PyObject* t) noexcept
+    int lc_gc_is_tracked "PyObject_GC_IsTracked"(PyObject* o) noexcept
+    void lc_gc_track "PyObject_GC_Track"(void* o) noexcept
+    void lc_gc_untrack "PyObject_GC_UnTrack"(void* o) noexcept
+    PyObject* lc_type_of "(PyObject*)Py_TYPE"(PyObject* o) noexcept
+
+# The per-command objects the core makes (a context copy, a bound execute, a NamedCommand) or
+# that users make per command (a partial): hidden with the handle holding them, in the slots
+# named by untracked_slots. No other type is touched, so nothing is tracked that CPython meant
+# to leave untracked.
+cdef PyObject* COMPANION_TYPES[4]
+COMPANION_TYPES[0] = <PyObject*>contextvars.Context
+COMPANION_TYPES[1] = <PyObject*>types.MethodType
+COMPANION_TYPES[2] = <PyObject*>functools.partial
+COMPANION_TYPES[3] = <PyObject*>_coreapi.NamedCommand
+
+
+cdef inline bint is_companion(PyObject* o) noexcept:
+    cdef PyObject* t = lc_type_of(o)
+    return (t == COMPANION_TYPES[0] or t == COMPANION_TYPES[1] or t == COMPANION_TYPES[2]
+            or t == COMPANION_TYPES[3])
+
+
+cdef inline void gc_hide(PyObject* o, hide_t* h) noexcept:
+    """Untrack a tracked item of the hidden type, and its companions."""
+    cdef int i
+    cdef PyObject* c
+    if not UNTRACK_PENDING or h.type == NULL or lc_type_of(o) != h.type:
+        return
+    if lc_gc_is_tracked(o):
+        lc_gc_untrack(o)
+    for i in range(h.n):
+        c = (<PyObject**>((<char*>o) + h.off[i]))[0]
+        if c != NULL and is_companion(c) and lc_gc_is_tracked(c):
+            lc_gc_untrack(c)
+
+
+cdef inline void gc_show(PyObject* o, hide_t* h) noexcept:
+    """The reverse of gc_hide."""
+    cdef int i
+    cdef PyObject* c
+    if not UNTRACK_PENDING or h.type == NULL or lc_type_of(o) != h.type:
+        return
+    if not lc_gc_is_tracked(o):
+        lc_gc_track(o)
+    for i in range(h.n):
+        c = (<PyObject**>((<char*>o) + h.off[i]))[0]
+        if c != NULL and is_companion(c) and not lc_gc_is_tracked(c):
+            lc_gc_track(c)
 
 # The GC hooks: the ring buffers hold references the generated tp_traverse cannot see.
 ctypedef int (*lc_visitproc)(PyObject*, void*) noexcept
@@ -159,7 +201,7 @@ cdef inline PyObject* ring_pop(lane_t* L) noexcept:
     return item
 
 
-cdef inline void ring_release(lane_t* L, PyObject* untracked) noexcept:
+cdef inline void ring_release(lane_t* L, hide_t* hide) noexcept:
     """Drop every reference in the buffer and free it (the lane must be detached already)."""
     cdef uint64_t t = L.head
     cdef uint64_t mask = <uint64_t>(L.cap - 1)
@@ -170,7 +212,7 @@ cdef inline void ring_release(lane_t* L, PyObject* untracked) noexcept:
         item = L.buf[t & mask]
         if item != NULL:
             L.buf[t & mask] = NULL
-            gc_show(item, untracked)
+            gc_show(item, hide)
             lc_decref(item)
         t += 1
     PyMem_Free(L.buf)
@@ -189,6 +231,17 @@ cdef int _check_untracked_type(object untracked_type) except -1:
             f"untracked_type must be a type the cyclic GC tracks, got {untracked_type!r}"
         )
     return 0
+
+
+cdef list _check_untracked_slots(object untracked_type, object untracked_slots):
+    """The offsets of the named __slots__ of untracked_type (at most 4)."""
+    if isinstance(untracked_slots, str) or not isinstance(untracked_slots, (tuple, list)):
+        raise TypeError(f"untracked_slots must be a tuple of slot names, got {untracked_slots!r}")
+    if untracked_slots and untracked_type is None:
+        raise ValueError("untracked_slots needs an untracked_type")
+    if len(untracked_slots) > 4:
+        raise ValueError(f"at most 4 untracked_slots, got {len(untracked_slots)}")
+    return [slot_offset(untracked_type, name) for name in untracked_slots]
 
 
 cdef int _check_priority(object priority) except -1:
@@ -211,25 +264,31 @@ cdef class LaneTable:
     def __cinit__(self):
         self._global_limit = 0
         self._untracked_type = None
-        self._untracked = NULL
+        self._hide.type = NULL
+        self._hide.n = 0
         self._reset()
 
     @cython.critical_section
-    def __init__(self, global_limit=0, clock=None, untracked_type=None):
+    def __init__(self, global_limit=0, clock=None, untracked_type=None, untracked_slots=()):
         if isinstance(global_limit, bool) or not isinstance(global_limit, int):
             raise TypeError(f"global_limit must be an int, got {global_limit!r}")
         if global_limit < 0:
             raise ValueError(f"global_limit must be >= 0 (0 = no limit), got {global_limit}")
         _check_untracked_type(untracked_type)
+        slots = _check_untracked_slots(untracked_type, untracked_slots)
         self._release()  # calling __init__ again starts from an empty table, as in the twin
         self._global_limit = global_limit
         # (the limit is only compared with counts far below LLONG_MAX: saturating changes nothing)
         self._limit = LLONG_MAX if global_limit > LLONG_MAX else <long long>global_limit
         self._clock = clock
         self._untracked_type = untracked_type
-        self._untracked = NULL
+        self._hide.type = NULL
+        self._hide.n = 0
         if untracked_type is not None and UNTRACK_PENDING:
-            self._untracked = <PyObject*>untracked_type
+            for offset in slots:
+                self._hide.off[self._hide.n] = offset
+                self._hide.n += 1
+            self._hide.type = <PyObject*>untracked_type
             _watch_full_collections(self)
 
     def __dealloc__(self):
@@ -258,14 +317,14 @@ cdef class LaneTable:
         if lanes == NULL:
             return
         for i in range(count):
-            ring_release(&lanes[i], self._untracked)
+            ring_release(&lanes[i], &self._hide)
         PyMem_Free(lanes)
 
     @cython.final
     cdef void _track_pending(self) noexcept:
         """Track every pending item again (before a full collection, which must see them)."""
-        if self._untracked != NULL:
-            each_pending(self, _show_item, <void*>self._untracked)
+        if self._hide.type != NULL:
+            each_pending(self, _show_item, <void*>&self._hide)
 
     @property
     def untracked_type(self):
@@ -460,7 +519,7 @@ cdef class LaneTable:
         ticket = L.tail
         L.buf[ticket & <uint64_t>(L.cap - 1)] = <PyObject*>item
         lc_incref(<PyObject*>item)
-        gc_hide(<PyObject*>item, self._untracked)
+        gc_hide(<PyObject*>item, &self._hide)
         L.tail = ticket + 1
         L.pending += 1
         self._total_pending += 1
@@ -509,7 +568,7 @@ cdef class LaneTable:
                     self._refresh(lane)
                     continue
             item = ring_pop(L)
-            gc_show(item, self._untracked)
+            gc_show(item, &self._hide)
             self._total_pending -= 1
             L.active += 1
             self._total_active += 1
@@ -572,7 +631,7 @@ cdef class LaneTable:
         if item == NULL:
             return None
         L.buf[slot] = NULL
-        gc_show(item, self._untracked)
+        gc_show(item, &self._hide)
         L.pending -= 1
         if L.pending == 0:
             ring_emptied(L)
@@ -606,7 +665,7 @@ cdef class LaneTable:
                 item = L.buf[t & mask]
                 if item != NULL:
                     L.buf[t & mask] = NULL
-                    gc_show(item, self._untracked)
+                    gc_show(item, &self._hide)
                     lc_list_set_item(items, j, item)  # steals the buffer's reference
                     j += 1
                 t += 1
@@ -786,8 +845,8 @@ cdef int each_pending(LaneTable table, lc_visitproc visit, void* arg) noexcept:
     return 0
 
 
-cdef int _show_item(PyObject* item, void* untracked) noexcept:
-    gc_show(item, <PyObject*>untracked)
+cdef int _show_item(PyObject* item, void* hide) noexcept:
+    gc_show(item, <hide_t*>hide)
     return 0
 
 
