@@ -63,9 +63,11 @@ class LoopCollector:
     """A collector that runs ``fn`` on the thread of ``loop``: directly when called there,
     else through ``loop.call_soon_threadsafe``, waiting at most ``timeout`` seconds. When the
     loop is not running or does not answer in time, fn is skipped (returns False) and the
-    backend serves the values it already holds. Make it on the loop's thread."""
+    backend serves the values it already holds; until the loop has run that late call, further
+    reads from other threads skip fn at once instead of waiting again. Make it on the loop's
+    thread."""
 
-    __slots__ = ("_fn", "_loop", "_thread", "timeout")
+    __slots__ = ("_fn", "_loop", "_thread", "_unanswered", "timeout")
 
     def __init__(
         self,
@@ -78,6 +80,7 @@ class LoopCollector:
         self._loop = loop
         self._thread = threading.get_ident()
         self.timeout = timeout
+        self._unanswered: threading.Event | None = None  # a hop that timed out, until it ran
 
     def __call__(self) -> bool:
         """Run fn on the loop's thread; True if it ran (its error, if any, is raised here)."""
@@ -85,7 +88,8 @@ class LoopCollector:
             self._fn()
             return True
         loop = self._loop
-        if not loop.is_running():
+        unanswered = self._unanswered
+        if not loop.is_running() or (unanswered is not None and not unanswered.is_set()):
             return False
         done = threading.Event()
         failure: list[Exception] = []
@@ -103,6 +107,7 @@ class LoopCollector:
         except RuntimeError:  # the loop was closed meanwhile
             return False
         if not done.wait(self.timeout):
+            self._unanswered = done
             return False
         if failure:
             raise failure[0]
