@@ -6,7 +6,8 @@ a periodic queue monitor.
 library only when constructed, so ``import lanecore.metrics`` needs nothing outside the
 standard library. All three are CollectingBackends: the scheduler's counters and gauges are
 computed when the backend is read (snapshot, scrape, export), never pushed on a timer.
-Record from the thread running the event loop; reads may come from any thread.
+Record, and use alerts and monitors, from the thread running the event loop; a backend may be
+read (snapshot, scrape, export) from any thread.
 """
 
 from __future__ import annotations
