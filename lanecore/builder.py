@@ -90,9 +90,12 @@ class QueueManagerBuilder:
         alerts: AlertManager | None = None,
     ) -> Self:
         """Record the SPEC 9 metrics into ``backend`` (default: a new LocalMetrics):
-        counters and gauges exactly, wait and run times of every ``sample_every``-th command,
-        flushed every ``interval`` seconds and on each ``manager.metrics.snapshot()``;
-        ``alerts`` get depth and latency checks."""
+        counters and gauges exactly, wait and run times of every ``sample_every``-th command.
+        A collecting backend (LocalMetrics, PrometheusMetrics, OpenTelemetryMetrics) computes
+        counters and gauges whenever it is read, from any thread, so the one you hold is
+        current; another backend is flushed every ``interval`` seconds and on each
+        ``manager.metrics.snapshot()``. ``alerts`` get latency checks per sample and depth
+        checks at each read and every ``interval`` seconds."""
         if backend is None:
             from lanecore.metrics import LocalMetrics
 

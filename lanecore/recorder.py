@@ -5,8 +5,13 @@ completions in C, and the rare events (failed attempts, retries, cancellations o
 commands) are counted here, so ``submitted`` and ``completed`` are derived from them at each
 flush. Gauges are read from the table at flush time. Wait and run times are measured on every
 ``sample_every``-th command submitted (1 = every command), which keeps the percentiles
-unbiased. A flush happens on every ``snapshot()``, every ``interval`` seconds while the manager
-runs (for exporters such as Prometheus) and when it closes.
+unbiased.
+
+A flush happens whenever the backend is read: a CollectingBackend (LocalMetrics, and the
+Prometheus and OpenTelemetry backends) calls the recorder's collector on every read from
+``start()`` to ``stop()``, on the loop's thread (a read from another thread hops there). A
+backend that does not collect is flushed every ``interval`` seconds instead. Depth alerts are
+checked at each flush and every ``interval`` seconds; the last flush happens at close.
 """
 
 from __future__ import annotations
@@ -16,8 +21,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lanecore._durations import check_int, to_seconds
-from lanecore.metrics import FastMetricsBackend, LaneInstruments, LocalMetrics, MetricsSnapshot
+from lanecore.metrics import (
+    CollectingBackend,
+    FastMetricsBackend,
+    LaneInstruments,
+    LocalMetrics,
+    MetricsSnapshot,
+)
 from lanecore.metrics.alerts import AlertManager
+from lanecore.metrics.collectors import LoopCollector
 
 if TYPE_CHECKING:
     from lanecore.manager import QueueManager, _Lane
@@ -80,6 +92,12 @@ class MetricsRecorder:
             LaneCounts(LaneInstruments.for_lane(backend, ls.lane_id)) for ls in manager._by_index
         ]
         self._timer: asyncio.TimerHandle | None = None
+        self._collecting: CollectingBackend | None = (
+            backend if isinstance(backend, CollectingBackend) else None
+        )
+        # from start(): flushes on the loop's thread; registered with a collecting backend
+        self._collector: LoopCollector | None = None
+        self._registered = False
         # by lane index, for the dispatcher's sampled timings: ``record(ms)`` of each histogram
         self.wait_records = [counts.inst.wait_time_ms.record for counts in self._lanes]
         self.run_records = (
@@ -120,7 +138,8 @@ class MetricsRecorder:
 
     # ------------------------------------------------------------------ flushing
     def flush(self) -> None:
-        """Bring the backend's counters and gauges up to date with the lane table."""
+        """Bring the backend's counters and gauges up to date with the lane table (call it on
+        the loop's thread: the table is not thread-safe)."""
         table = self._manager._table
         alerts = self.alerts
         for index, counts in enumerate(self._lanes):
@@ -138,22 +157,64 @@ class MetricsRecorder:
             if alerts is not None:
                 alerts.check_depth(counts.inst.lane_id, depth)
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._timer = loop.call_later(self.interval, self._tick, loop)
+    def check_depths(self) -> None:
+        """Feed every lane's queue depth to the alerts (between reads of a collecting backend)."""
+        alerts = self.alerts
+        if alerts is None:
+            return
+        table = self._manager._table
+        for index, counts in enumerate(self._lanes):
+            alerts.check_depth(counts.inst.lane_id, table.pending(index))
 
-    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.flush()
-        self._timer = loop.call_later(self.interval, self._tick, loop)
+    def collect(self) -> None:
+        """Flush on the loop's thread: directly there (or before start), else by a hop to it;
+        when the loop does not answer in time the backend keeps its last values."""
+        if self._collector is None:
+            self.flush()
+        else:
+            self._collector()
+
+    @property
+    def registered(self) -> bool:
+        """Whether the backend calls this recorder's collector on every read."""
+        return self._registered
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called by the manager's start() on the loop's thread: collect at every read of a
+        collecting backend, else flush every interval; alerts get a depth check every interval."""
+        self._collector = LoopCollector(self.flush, loop)
+        if self._collecting is not None:
+            self._collecting.add_collector(self._collector)
+            self._registered = True
+            if self.alerts is not None:
+                self._schedule(loop, self.check_depths)
+        else:
+            self._schedule(loop, self.flush)
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop, tick: Callable[[], None]) -> None:
+        self._timer = loop.call_later(self.interval, self._tick, loop, tick)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop, tick: Callable[[], None]) -> None:
+        tick()
+        self._schedule(loop, tick)
 
     def stop(self) -> None:
+        """Called by the manager's close(): cancel the timer, flush a last time, then stop
+        collecting, so the backend keeps the final values."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         self.flush()
+        if self._registered:
+            self._registered = False
+            assert self._collecting is not None and self._collector is not None
+            self._collecting.remove_collector(self._collector)
+        self._collector = None
 
 
 class ManagerMetrics:
-    """``manager.metrics``: the backend, with snapshot() flushing the scheduler's counts first."""
+    """``manager.metrics``: the backend, with snapshot() current even before start() and with a
+    backend that does not collect."""
 
     def __init__(self, recorder: MetricsRecorder) -> None:
         self._recorder = recorder
@@ -169,13 +230,16 @@ class ManagerMetrics:
         self.backend.record_histogram(name, value, labels)
 
     def snapshot(self) -> MetricsSnapshot:
-        self._recorder.flush()
+        """The backend's snapshot, the scheduler's counts brought up to date first."""
+        if not self._recorder.registered:  # (a registered collector runs in snapshot())
+            self._recorder.collect()
         snapshot: MetricsSnapshot = self.backend.snapshot()
         return snapshot
 
     def reset(self) -> None:
         """Zero every series; counts start again from now."""
-        self._recorder.flush()
+        if not self._recorder.registered:
+            self._recorder.collect()
         self.backend.reset()
 
     def __repr__(self) -> str:

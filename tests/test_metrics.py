@@ -12,6 +12,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -41,6 +42,7 @@ from lanecore.metrics import (
     AlertLevel,
     AlertManager,
     AlertThresholds,
+    CollectingBackend,
     CounterHandle,
     FastMetricsBackend,
     GaugeHandle,
@@ -48,6 +50,7 @@ from lanecore.metrics import (
     HistogramHandle,
     LaneInstruments,
     LocalMetrics,
+    LoopCollector,
     MetricsBackend,
     MetricsSnapshot,
     MonitorWarning,
@@ -263,6 +266,113 @@ def test_fast_path_record_rejects_bad_values(value: float) -> None:
     with pytest.raises(ValueError, match="finite number >= 0"):
         h.record(value)
     assert h.count == 0
+
+
+# -- collectors --------------------------------------------------------------------------------
+
+
+def test_local_metrics_runs_its_collectors_before_each_read() -> None:
+    m = LocalMetrics()
+    assert isinstance(m, CollectingBackend)
+    depth = m.gauge(QUEUE_DEPTH, PROMPT)
+    done = m.counter(COMMANDS_COMPLETED, PROMPT)
+    calls: list[str] = []
+
+    def collect() -> None:  # what the scheduler's collector does: derive series at read time
+        calls.append("collect")
+        depth.set(len(calls))
+        done.inc(10)
+
+    m.add_collector(collect)
+    assert m.snapshot().gauge(QUEUE_DEPTH, lane="prompt") == 1
+    assert m.snapshot().counter(COMMANDS_COMPLETED, lane="prompt") == 20
+    m.reset()  # collected first, then zeroed: nothing collected before is carried past it
+    assert m.snapshot().counter(COMMANDS_COMPLETED, lane="prompt") == 10
+    m.collect()
+    assert done.value == 20
+    m.remove_collector(collect)
+    m.snapshot()
+    assert len(calls) == 5
+    with pytest.raises(ValueError):
+        m.remove_collector(collect)
+    with pytest.raises(TypeError, match="callable"):
+        m.add_collector(42)  # type: ignore[arg-type]
+
+
+def test_a_raising_collector_is_logged_and_the_read_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    m = LocalMetrics()
+    m.increment_counter(COMMANDS_SUBMITTED, 3, PROMPT)
+
+    def broken() -> None:
+        raise RuntimeError("collector down")
+
+    m.add_collector(broken)
+    m.add_collector(lambda: m.set_gauge(QUEUE_DEPTH, 2, PROMPT))
+    with caplog.at_level(logging.ERROR, logger="lanecore"):
+        snap = m.snapshot()
+    assert snap.counter(COMMANDS_SUBMITTED, lane="prompt") == 3
+    assert snap.gauge(QUEUE_DEPTH, lane="prompt") == 2  # the next collector still ran
+    assert "collector down" in caplog.text
+
+
+def test_loop_collector_runs_on_the_loop_thread(run: Run[None]) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        threads: list[int] = []
+        collector = LoopCollector(lambda: threads.append(threading.get_ident()), loop)
+        assert collector() is True  # on the loop's thread: called directly
+        assert await asyncio.to_thread(collector) is True  # from another: hops to the loop
+        assert threads == [threading.get_ident()] * 2
+
+        def broken() -> None:
+            raise RuntimeError("in the loop")
+
+        with pytest.raises(RuntimeError, match="in the loop"):  # raised in the reading thread
+            await asyncio.to_thread(LoopCollector(broken, loop))
+
+    run(main())
+
+
+def test_loop_collector_gives_up_on_a_blocked_loop(run: Run[None]) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        calls: list[str] = []
+        collector = LoopCollector(lambda: calls.append("ran"), loop, timeout=0.05)
+        answers: list[bool] = []
+
+        def read_twice() -> None:
+            answers.append(collector())  # the loop is blocked in join(): times out
+            answers.append(collector())  # the first hop is still unanswered: no second wait
+
+        reader = threading.Thread(target=read_twice)
+        reader.start()
+        reader.join()
+        assert answers == [False, False]
+        assert calls == []
+        await asyncio.sleep(0)  # the loop is free: the late call runs, once
+        assert calls == ["ran"]
+        assert await asyncio.to_thread(collector) is True  # and hops work again
+        assert calls == ["ran", "ran"]
+
+    run(main())
+
+
+def test_loop_collector_skips_a_loop_that_is_not_running() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        calls: list[str] = []
+        collector = LoopCollector(lambda: calls.append("ran"), loop)
+        assert collector() is True  # made on this thread: runs here
+        answers: list[bool] = []
+        reader = threading.Thread(target=lambda: answers.append(collector()))
+        reader.start()
+        reader.join()
+        assert answers == [False]
+        assert calls == ["ran"]
+    finally:
+        loop.close()
 
 
 # -- histogram buckets and accuracy ------------------------------------------------------------
@@ -530,6 +640,54 @@ def test_prometheus_rejects_inconsistent_use() -> None:
     assert m.snapshot().counter_total(COMMANDS_FAILED) == 1
 
 
+def test_prometheus_scrape_runs_the_collectors_from_any_thread() -> None:
+    prometheus_client = pytest.importorskip("prometheus_client")
+    from lanecore.metrics import PrometheusMetrics
+
+    registry = prometheus_client.CollectorRegistry()
+    m = PrometheusMetrics(registry)
+    assert isinstance(m, CollectingBackend)
+    done = m.counter(COMMANDS_COMPLETED, PROMPT)
+    depth = m.gauge(QUEUE_DEPTH, PROMPT)
+    threads: list[int] = []
+
+    def collect() -> None:
+        threads.append(threading.get_ident())
+        done.inc()
+        depth.set(len(threads))
+
+    m.add_collector(collect)
+    text = _scrape(registry)  # served by prometheus_client's HTTP thread
+    assert 'lane_commands_completed_total{lane="prompt"} 1.0' in text.splitlines()
+    assert 'lane_queue_depth{lane="prompt"} 1.0' in text.splitlines()
+    assert threads[0] != threading.get_ident()
+    assert registry.get_sample_value("lane_queue_depth", PROMPT) == 2.0
+    assert m.snapshot().counter(COMMANDS_COMPLETED, lane="prompt") == 3
+    m.remove_collector(collect)
+    assert registry.get_sample_value("lane_queue_depth", PROMPT) == 3.0
+    assert len(threads) == 3
+
+
+def test_prometheus_names_stay_unique_in_a_registry() -> None:
+    prometheus_client = pytest.importorskip("prometheus_client")
+    from lanecore.metrics import PrometheusMetrics
+
+    registry = prometheus_client.CollectorRegistry()
+    first, second = PrometheusMetrics(registry), PrometheusMetrics(registry)
+    first.increment_counter(COMMANDS_SUBMITTED, 2, PROMPT)
+    with pytest.raises(ValueError, match="lane_commands_submitted_total"):
+        second.counter(COMMANDS_SUBMITTED, PROMPT)
+    second.set_gauge(QUEUE_DEPTH, 5, PROMPT)  # other names are fine
+    with pytest.raises(ValueError, match="__reserved"):
+        first.increment_counter(COMMANDS_FAILED, labels={"__reserved": "x"})
+    text = prometheus_client.generate_latest(registry).decode()
+    assert 'lane_commands_submitted_total{lane="prompt"} 2.0' in text.splitlines()
+    assert 'lane_queue_depth{lane="prompt"} 5.0' in text.splitlines()
+    assert "lane_commands_failed" not in text
+    only = registry.restricted_registry(["lane_queue_depth"])
+    assert prometheus_client.generate_latest(only).decode().count("lane_queue_depth{") == 1
+
+
 def test_prometheus_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     from lanecore.metrics.prometheus import PrometheusMetrics
 
@@ -589,6 +747,41 @@ def test_otel_backend_exports_to_an_in_memory_reader() -> None:
     points = _otel_points(reader)
     assert {p.value for p in points[QUEUE_DEPTH]} == {0.0}
     assert {p.attributes["lane"]: p.value for p in points[COMMANDS_SUBMITTED]}["prompt"] == 3
+
+
+def test_otel_collection_runs_the_collectors() -> None:
+    pytest.importorskip("opentelemetry.sdk.metrics")
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from lanecore.metrics import OpenTelemetryMetrics
+
+    reader = InMemoryMetricReader()
+    m = OpenTelemetryMetrics(MeterProvider(metric_readers=[reader]))
+    assert isinstance(m, CollectingBackend)
+    done, depth = m.counter(COMMANDS_COMPLETED, PROMPT), m.gauge(QUEUE_DEPTH, PROMPT)
+    source = {"completed": 4, "depth": 9}  # counts kept elsewhere, as the core keeps them
+    seen = {"completed": 0}
+
+    def collect() -> None:  # derives the series from the source, like the scheduler's
+        done.inc(source["completed"] - seen["completed"])
+        seen["completed"] = source["completed"]
+        depth.set(source["depth"])
+
+    m.add_collector(collect)
+    points = _otel_points(reader)
+    assert [p.value for p in points[COMMANDS_COMPLETED]] == [4]
+    assert [p.value for p in points[QUEUE_DEPTH]] == [9]
+    source.update(completed=6, depth=1)
+    points = _otel_points(reader)
+    assert [p.value for p in points[COMMANDS_COMPLETED]] == [6]
+    assert [p.value for p in points[QUEUE_DEPTH]] == [1]
+    m.remove_collector(collect)
+    source.update(completed=50)
+    m.reset()  # the exported counter stays cumulative
+    m.counter(COMMANDS_COMPLETED, PROMPT).inc()
+    assert [p.value for p in _otel_points(reader)[COMMANDS_COMPLETED]] == [7]
+    assert m.snapshot().counter(COMMANDS_COMPLETED, lane="prompt") == 1
 
 
 def test_otel_default_provider_and_bad_use() -> None:

@@ -4,8 +4,10 @@ a periodic queue monitor.
 ``LocalMetrics`` is the in-process backend; ``PrometheusMetrics`` (extra ``prometheus``) and
 ``OpenTelemetryMetrics`` (extra ``otel``) export the same series; they import their client
 library only when constructed, so ``import lanecore.metrics`` needs nothing outside the
-standard library.
-Nothing here is thread-safe: use it from the thread running the event loop.
+standard library. All three are CollectingBackends: the scheduler's counters and gauges are
+computed when the backend is read (snapshot, scrape, export), never pushed on a timer.
+Record, and use alerts and monitors, from the thread running the event loop; a backend may be
+read (snapshot, scrape, export) from any thread.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from lanecore.metrics._buckets import DEFAULT_MS_BUCKETS
 from lanecore.metrics._validate import Labels, LabelsKey, SeriesKey
 from lanecore.metrics.alerts import Alert, AlertKind, AlertLevel, AlertManager, AlertThresholds
+from lanecore.metrics.collectors import READ_TIMEOUT, Collector, LoopCollector
 from lanecore.metrics.histogram import (
     BUCKET_COUNT,
     HIGHEST_MS,
@@ -40,6 +43,7 @@ from lanecore.metrics.names import (
 from lanecore.metrics.otel import OpenTelemetryMetrics
 from lanecore.metrics.prometheus import PrometheusMetrics
 from lanecore.metrics.protocol import (
+    CollectingBackend,
     CounterHandle,
     FastMetricsBackend,
     GaugeHandle,
@@ -64,12 +68,15 @@ __all__ = [
     "LOWEST_MS",
     "QUEUE_ACTIVE",
     "QUEUE_DEPTH",
+    "READ_TIMEOUT",
     "RELATIVE_ERROR",
     "Alert",
     "AlertKind",
     "AlertLevel",
     "AlertManager",
     "AlertThresholds",
+    "CollectingBackend",
+    "Collector",
     "Counter",
     "CounterHandle",
     "FastMetricsBackend",
@@ -82,6 +89,7 @@ __all__ = [
     "LabelsKey",
     "LaneInstruments",
     "LocalMetrics",
+    "LoopCollector",
     "MetricsBackend",
     "MetricsSnapshot",
     "MonitorStats",

@@ -3,8 +3,11 @@
 Counters and gauges are plain objects with one numeric slot, histograms are fixed-size bucket
 arrays (see lanecore.metrics.histogram); series live in dicts keyed by (name, sorted labels).
 Handles returned by ``counter()``/``gauge()``/``histogram()`` record with one method call.
+It is a CollectingBackend: ``snapshot()`` and ``reset()`` first call the collectors, so series
+the scheduler derives from its core's counts are current whenever they are read.
 
-Not thread-safe: like QueueManager, use it from the thread running the event loop.
+Record from the thread running the event loop (like QueueManager). ``snapshot()`` may be called
+from another thread: the scheduler's collector hops to the loop's thread for its part.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from lanecore.metrics._validate import (
     check_name,
     labels_key,
 )
+from lanecore.metrics.collectors import Collector, Collectors
 from lanecore.metrics.histogram import Histogram
 from lanecore.metrics.snapshot import MetricsSnapshot
 
@@ -81,15 +85,30 @@ class MetricKinds:
 
 
 class LocalMetrics(ByNameRecording):
-    """In-process metrics backend (implements MetricsBackend and FastMetricsBackend)."""
+    """In-process metrics backend (MetricsBackend, FastMetricsBackend and CollectingBackend)."""
 
-    __slots__ = ("_counters", "_gauges", "_histograms", "_kinds")
+    __slots__ = ("_collectors", "_counters", "_gauges", "_histograms", "_kinds")
 
     def __init__(self) -> None:
         self._counters: dict[SeriesKey, Counter] = {}
         self._gauges: dict[SeriesKey, Gauge] = {}
         self._histograms: dict[SeriesKey, Histogram] = {}
         self._kinds: Final = MetricKinds()
+        self._collectors: Final = Collectors()
+
+    # -- collectors (CollectingBackend) --------------------------------------------------------
+
+    def add_collector(self, collector: Collector) -> None:
+        """Call collector() before every snapshot() and reset() (and on collect())."""
+        self._collectors.add(collector)
+
+    def remove_collector(self, collector: Collector) -> None:
+        """Stop calling collector (ValueError if it was not added)."""
+        self._collectors.remove(collector)
+
+    def collect(self) -> None:
+        """Run the collectors now, bringing derived series (and handles' values) up to date."""
+        self._collectors.run()
 
     # -- handles (fast path) -------------------------------------------------------------------
 
@@ -123,15 +142,21 @@ class LocalMetrics(ByNameRecording):
     # -- MetricsBackend (validated, by name) ---------------------------------------------------
 
     def snapshot(self) -> MetricsSnapshot:
-        """A frozen copy of every series, histograms summarised with their percentiles."""
+        """A frozen copy of every series after running the collectors, histograms summarised
+        with their percentiles."""
+        self._collectors.run()
+        # dict(...) copies in one step, so a series added meanwhile by the loop's thread
+        # cannot break a snapshot taken on another thread
         return MetricsSnapshot(
-            counters={key: c.value for key, c in self._counters.items()},
-            gauges={key: g.value for key, g in self._gauges.items()},
-            histograms={key: h.summary() for key, h in self._histograms.items()},
+            counters={key: c.value for key, c in dict(self._counters).items()},
+            gauges={key: g.value for key, g in dict(self._gauges).items()},
+            histograms={key: h.summary() for key, h in dict(self._histograms).items()},
         )
 
     def reset(self) -> None:
-        """Zero every series in place: handles stay valid and the series stay listed."""
+        """Zero every series in place, after running the collectors (so counts up to now are
+        not carried past the reset): handles stay valid and the series stay listed."""
+        self._collectors.run()
         for c in self._counters.values():
             c.value = 0
         for g in self._gauges.values():

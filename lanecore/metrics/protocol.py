@@ -3,6 +3,8 @@
 ``MetricsBackend`` is the a3s-lane API (SPEC §9): by-name calls with a labels mapping.
 ``FastMetricsBackend`` adds handles: the scheduler resolves a series once (e.g. per lane) and
 then records with one method call, no dict lookup or validation per event.
+``CollectingBackend`` adds collectors: functions the backend calls before each read, so the
+scheduler's counters and gauges are computed when they are read instead of pushed on a timer.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from lanecore.metrics._validate import Labels
+from lanecore.metrics.collectors import Collector
 from lanecore.metrics.snapshot import MetricsSnapshot
 
 
@@ -73,4 +76,20 @@ class FastMetricsBackend(MetricsBackend, Protocol):
 
     def histogram(self, name: str, labels: Labels | None = None) -> HistogramHandle:
         """The handle of a histogram series (the same one on every call)."""
+        ...
+
+
+@runtime_checkable
+class CollectingBackend(Protocol):
+    """A backend that calls its collectors before every read: ``snapshot()``, ``reset()`` and
+    what its exporter reads (a Prometheus scrape, an OpenTelemetry collection). A read may come
+    from another thread; a collector that must run on an event loop's thread hops there itself
+    (see ``lanecore.metrics.collectors.LoopCollector``)."""
+
+    def add_collector(self, collector: Collector) -> None:
+        """Call collector() (no arguments, result ignored) before every read."""
+        ...
+
+    def remove_collector(self, collector: Collector) -> None:
+        """Stop calling collector (ValueError if it was not added)."""
         ...
