@@ -3,6 +3,7 @@
 ``IMPLEMENTATION`` says which core loaded: "cython" (lanecore_pyx) or "python" (the twin).
 """
 
+from lanecore._coreapi import NamedCommand
 from lanecore._impl import IMPLEMENTATION
 from lanecore._version import __version__
 from lanecore.boost import PriorityBoostConfig
@@ -19,7 +20,7 @@ from lanecore.distributed import (
     manager_executor,
 )
 from lanecore.dlq import DeadLetter, DeadLetterQueue
-from lanecore.durable import NamedCommand, UnknownCommandType
+from lanecore.durable import UnknownCommandType
 from lanecore.errors import (
     CommandTimeout,
     LaneError,

@@ -160,7 +160,7 @@ class Submitter:
                 delay = min(delay * 2, 1.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
                 await backend.release(client)
 
     def _deliver(self, data: str) -> None:
