@@ -78,10 +78,12 @@ def python_imports(name: str, path: Path, known: set[str]) -> Iterator[Import]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     own = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
     for node in ast.walk(tree):
+        if not isinstance(node, ast.Import | ast.ImportFrom):
+            continue
         targets: list[str] = []
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
+        else:
             base = (
                 _resolve_relative(_package_of(name, path), node.level, node.module)
                 if node.level
