@@ -62,6 +62,7 @@ def _package_of(name: str, path: Path) -> str:
 
 
 def _resolve_relative(package: str, level: int, module: str | None) -> str:
+    """The absolute name of ``from .module`` (level 1), ``from ..module`` (level 2), ..."""
     base = package.split(".")
     if level > 1:
         base = base[: len(base) - (level - 1)]
@@ -108,7 +109,8 @@ def graph() -> dict[str, dict[str, int]]:
     for name, path in modules.items():
         for imp in python_imports(name, path, known):
             if imp.target in known:
-                edges[name].setdefault(imp.target, imp.line)
+                line = edges[name].get(imp.target, imp.line)
+                edges[name][imp.target] = min(line, imp.line)
     return edges
 
 
@@ -278,6 +280,7 @@ def is_core(module: str) -> bool:
 
 
 def is_stdlib(module: str) -> bool:
+    """A module of Python's standard library (by its top-level name)."""
     return module.split(".")[0] in sys.stdlib_module_names
 
 
