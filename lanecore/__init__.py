@@ -5,6 +5,7 @@
 
 from lanecore._coreapi import NamedCommand
 from lanecore._impl import IMPLEMENTATION
+from lanecore._version import __version__
 from lanecore.boost import PriorityBoostConfig
 from lanecore.builder import QueueManagerBuilder
 from lanecore.commands import Command
@@ -42,8 +43,6 @@ from lanecore.partition import (
 from lanecore.ratelimit import RateLimitConfig
 from lanecore.retry import RetryPolicy
 from lanecore.stats import LaneStatus, QueueStats
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_LANES",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 
 from lanecore import _impl
 from lanecore._durations import check_int, to_seconds
@@ -14,8 +14,18 @@ from lanecore.metrics.alerts import AlertManager
 from lanecore.recorder import MetricsSettings
 from lanecore.storage.protocol import Storage
 
-if TYPE_CHECKING:
-    from lanecore.redis import DistributedBuilder, RedisBackend
+B_co = TypeVar("B_co", bound="QueueManagerBuilder", covariant=True)
+B = TypeVar("B", bound="QueueManagerBuilder")
+
+
+@runtime_checkable
+class ScaleOutBackend(Protocol[B_co]):
+    """A backend that shares the lanes between processes (``lanecore.redis.RedisBackend``).
+    ``with_backend`` hands it the builder, so this module never imports ``lanecore.redis``."""
+
+    def bind_builder(self, builder: QueueManagerBuilder, *, overwrite_lanes: bool) -> B_co:
+        """A builder of the distributed manager, with ``builder``'s settings so far."""
+        ...
 
 
 class QueueManagerBuilder:
@@ -30,7 +40,7 @@ class QueueManagerBuilder:
         self._implementation: str | None = None
         self._storage: Storage | None = None
         self._metrics: MetricsSettings | None = None
-        self._backend: RedisBackend | None = None
+        self._backend: ScaleOutBackend[QueueManagerBuilder] | None = None
         self._overwrite_lanes = False
 
     def with_default_lanes(self) -> Self:
@@ -107,17 +117,15 @@ class QueueManagerBuilder:
         )
         return self
 
-    def with_backend(
-        self, backend: RedisBackend, *, overwrite_lanes: bool = False
-    ) -> DistributedBuilder:
+    def with_backend(self, backend: ScaleOutBackend[B], *, overwrite_lanes: bool = False) -> B:
         """Share the lanes through Redis (``lanecore.redis.RedisBackend``, extra ``redis``):
         returns a builder whose ``build()`` makes a ``DistributedManager``. The lane configs
         are stored in Redis on start; a manager whose lanes differ from the stored ones fails
         with LaneConfigMismatch unless ``overwrite_lanes=True``. Does not combine with
         ``with_storage`` or ``with_metrics`` (ValueError)."""
-        from lanecore.redis.builder import DistributedBuilder
-
-        built = DistributedBuilder.from_builder(self, backend, overwrite_lanes)
+        if not isinstance(backend, ScaleOutBackend):
+            raise TypeError(f"backend must be a lanecore.redis.RedisBackend, got {backend!r}")
+        built = backend.bind_builder(self, overwrite_lanes=overwrite_lanes)
         self._backend = backend
         self._overwrite_lanes = overwrite_lanes
         return built
@@ -126,12 +134,8 @@ class QueueManagerBuilder:
         """The local QueueManager; after ``with_backend()`` the DistributedManager instead
         (for precise types build from what ``with_backend()`` returned)."""
         if self._backend is not None:
-            from lanecore.redis.builder import DistributedBuilder
-
-            distributed = DistributedBuilder.from_builder(
-                self, self._backend, self._overwrite_lanes
-            ).build()
-            return distributed  # type: ignore[return-value]
+            bound = self._backend.bind_builder(self, overwrite_lanes=self._overwrite_lanes)
+            return bound.build()
         return QueueManager(
             [(lane_id, config, priority) for lane_id, (config, priority) in self._lanes.items()],
             global_concurrency=self._global_concurrency,

@@ -16,10 +16,10 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lanecore._coreapi import NamedCommand, Ready
-from lanecore.dlq import NO_PAYLOAD, DeadLetter
+from lanecore.dlq import NO_PAYLOAD, DeadLetter, DeadLetterQueue
 from lanecore.errors import LaneError
 from lanecore.storage.records import (
     CommandRow,
@@ -32,12 +32,34 @@ from lanecore.write_batch import WriteBatch, watch
 
 if TYPE_CHECKING:
     from lanecore.handle import CommandHandle
-    from lanecore.manager import QueueManager
     from lanecore.storage import Storage
 
 logger = logging.getLogger("lanecore")
 
 Handler = Callable[[Any], Awaitable[Any]]
+
+
+class DurableHost(Protocol):
+    """What Durability uses of its QueueManager: the DLQ and lanes that stored work is reloaded
+    into, and the named submit (named here so this module need not import the manager)."""
+
+    @property
+    def dlq(self) -> DeadLetterQueue: ...
+
+    @property
+    def lane_ids(self) -> list[str]: ...
+
+    def _submit_named(
+        self,
+        lane_id: str,
+        command_type: str,
+        payload: Any,
+        command_id: Any,
+        *,
+        persisted: Awaitable[None] | None = ...,
+        failures: int = ...,
+        context: contextvars.Context | None = ...,
+    ) -> CommandHandle: ...
 
 
 class UnknownCommandType(LaneError, LookupError):
@@ -113,7 +135,7 @@ class Durability(HandlerRegistry):
     """The registry of one manager and, when it has one, its storage."""
 
     def __init__(
-        self, manager: QueueManager, storage: Storage | None, new_id: Callable[[], str]
+        self, manager: DurableHost, storage: Storage | None, new_id: Callable[[], str]
     ) -> None:
         super().__init__()
         self._manager = manager

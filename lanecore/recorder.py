@@ -17,8 +17,8 @@ checked at each flush and every ``interval`` seconds; the last flush happens at 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from lanecore._durations import check_int, to_seconds
 from lanecore.metrics import (
@@ -31,8 +31,38 @@ from lanecore.metrics import (
 from lanecore.metrics.alerts import AlertManager
 from lanecore.metrics.collectors import LoopCollector
 
-if TYPE_CHECKING:
-    from lanecore.manager import QueueManager, _Lane
+
+class RecordedLane(Protocol):
+    """A lane as the recorder sees it: its id and its index in the lane table."""
+
+    @property
+    def lane_id(self) -> str: ...
+
+    @property
+    def index(self) -> int: ...
+
+
+class LaneCountsSource(Protocol):
+    """The lane table's per-lane counts that the counters and gauges are derived from."""
+
+    def pushes(self, index: int) -> int: ...
+
+    def completions(self, index: int) -> int: ...
+
+    def pending(self, index: int) -> int: ...
+
+    def active(self, index: int) -> int: ...
+
+
+class RecordedManager(Protocol):
+    """What MetricsRecorder reads of its QueueManager: the lanes in table order and the lane
+    table (named here so this module need not import the manager, which imports it)."""
+
+    @property
+    def _by_index(self) -> Sequence[RecordedLane]: ...
+
+    @property
+    def _table(self) -> LaneCountsSource: ...
 
 
 class MetricsSettings:
@@ -69,7 +99,7 @@ class MetricsRecorder:
 
     def __init__(
         self,
-        manager: QueueManager,
+        manager: RecordedManager,
         backend: Any,
         *,
         interval: float = 1.0,
@@ -118,7 +148,7 @@ class MetricsRecorder:
 
         return ran
 
-    def attempt_failed(self, ls: _Lane, timed_out: bool, will_retry: bool) -> None:
+    def attempt_failed(self, ls: RecordedLane, timed_out: bool, will_retry: bool) -> None:
         counts = self._lanes[ls.index]
         counts.not_completed += 1
         if timed_out:
@@ -129,10 +159,10 @@ class MetricsRecorder:
             counts.inst.failed.inc()
             counts.inst.dead_lettered.inc()
 
-    def repushed(self, ls: _Lane) -> None:
+    def repushed(self, ls: RecordedLane) -> None:
         self._lanes[ls.index].repushed += 1
 
-    def slot_dropped(self, ls: _Lane) -> None:
+    def slot_dropped(self, ls: RecordedLane) -> None:
         """A running command was cancelled: its complete() is not a completion."""
         self._lanes[ls.index].not_completed += 1
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from lanecore._version import __version__
 from lanecore.metrics._buckets import DEFAULT_MS_BUCKETS, check_buckets
 from lanecore.metrics._byname import ByNameRecording
 from lanecore.metrics._validate import (
@@ -88,8 +89,6 @@ class OpenTelemetryMetrics(ByNameRecording):
         metrics = _otel_metrics()
         self._metrics = metrics
         provider = metrics.get_meter_provider() if meter_provider is None else meter_provider
-        from lanecore import __version__
-
         self._meter: Meter = provider.get_meter(meter_name, __version__)
         self._buckets = check_buckets(buckets)
         self._shadow = LocalMetrics()

@@ -1,42 +1,18 @@
 """RedisBackend: where a distributed manager keeps its lanes and commands, and the settings
-of its leases; it owns the Redis connections and retries calls across outages."""
+of its leases; it owns the Redis connections and retries calls across outages.
+
+Its settings and connections are ``lanecore.redis.base.BackendBase``; this class adds
+``bind_builder``, which is how ``QueueManagerBuilder.with_backend`` reaches the Redis builder
+without ``lanecore.builder`` importing ``lanecore.redis``."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import random
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
-
-from lanecore._durations import Duration, check_int, to_seconds
-from lanecore.redis.keys import Keys
-from lanecore.redis.scripts import Scripts
-
-logger = logging.getLogger("lanecore.redis")
-
-T = TypeVar("T")
-
-#: What a lost or restarting Redis raises; calls are retried on these.
-TRANSIENT: tuple[type[BaseException], ...] = (
-    ConnectionError,
-    TimeoutError,
-    BusyLoadingError,
-    OSError,
-)
+from lanecore.builder import QueueManagerBuilder
+from lanecore.redis.base import TRANSIENT, BackendBase, BackendClosed, jittered
+from lanecore.redis.builder import DistributedBuilder
 
 
-class BackendClosed(RuntimeError):
-    """The backend was closed while a call was waiting for Redis to come back."""
-
-
-class RedisBackend:
+class RedisBackend(BackendBase):
     """A Redis server (``url``) and a ``namespace`` that every process of one queue shares.
 
     - ``lease``: seconds a claimed command stays assigned to its worker without a heartbeat
@@ -50,119 +26,12 @@ class RedisBackend:
     - ``idle_wait``: the longest an idle worker blocks on the wake-up list before looking again.
     """
 
-    def __init__(
-        self,
-        url: str,
-        namespace: str = "lanecore",
-        *,
-        lease: Duration = 30.0,
-        grace: Duration = 5.0,
-        max_stalls: int = 3,
-        concurrency: int = 32,
-        result_ttl: Duration = 3600.0,
-        idle_wait: Duration = 1.0,
-        connect_timeout: Duration = 5.0,
-    ) -> None:
-        if not isinstance(url, str) or not url:
-            raise ValueError(f"url must be a redis:// URL, got {url!r}")
-        self.url = url
-        self.keys = Keys(namespace)
-        self.namespace = namespace
-        self.lease = to_seconds("lease", lease)
-        self.grace = to_seconds("grace", grace, allow_zero=True)
-        self.max_stalls = check_int("max_stalls", max_stalls, 0)
-        self.concurrency = check_int("concurrency", concurrency, 1)
-        self.result_ttl = to_seconds("result_ttl", result_ttl)
-        self.idle_wait = to_seconds("idle_wait", idle_wait)
-        self.connect_timeout = to_seconds("connect_timeout", connect_timeout)
-        self.scripts = Scripts(self.keys.fixed, self.keys.prefix)
-        self._clients: list[Redis] = []
-        self.closed = False
-
-    def __repr__(self) -> str:
-        return f"RedisBackend({self.url!r}, namespace={self.namespace!r}, lease={self.lease:g})"
-
-    @property
-    def lease_ms(self) -> int:
-        return int(self.lease * 1000)
-
-    @property
-    def result_ttl_ms(self) -> int:
-        return int(self.result_ttl * 1000)
-
-    def client(self, *, blocking: bool = False, retries: int = 2) -> Redis:
-        """A new client (its own connection pool); ``blocking`` ones may wait in BLPOP/XREAD
-        for up to ``idle_wait`` seconds, so their socket timeout is longer. ``retries=0``
-        makes every dropped connection visible to the caller (pub/sub must notice, to
-        re-read what it missed meanwhile)."""
-        socket_timeout = self.idle_wait + 10.0 if blocking else max(10.0, self.connect_timeout)
-        client = Redis.from_url(
-            self.url,
-            decode_responses=True,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=self.connect_timeout,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), retries),
-            retry_on_error=[ConnectionError, TimeoutError, BusyLoadingError],
-        )
-        self._clients.append(client)
-        return client
-
-    async def retrying(
-        self, what: str, call: Callable[[], Awaitable[T]], *, give_up_after: float | None = None
-    ) -> T:
-        """``await call()``, retried with capped exponential backoff while Redis is unreachable
-        or loading (a restart); gives up after ``give_up_after`` seconds (None: never, until
-        the backend is closed)."""
-        delay = 0.02
-        loop = asyncio.get_running_loop()
-        deadline = None if give_up_after is None else loop.time() + give_up_after
-        warned = False
-        while True:
-            try:
-                result = await call()
-            except TRANSIENT as exc:
-                if self.closed:
-                    raise BackendClosed(f"redis backend closed while {what}") from exc
-                if deadline is not None and loop.time() + delay > deadline:
-                    raise
-                if not warned:
-                    logger.warning("lanecore.redis: %s failed (%s); retrying", what, exc)
-                    warned = True
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 1.0)
-                continue
-            if warned:
-                logger.warning("lanecore.redis: %s succeeded again", what)
-            return result
-
-    async def ping(self, timeout: float | None = None) -> None:
-        """Check that Redis answers (ConnectionError after ``timeout``, default
-        ``connect_timeout`` seconds)."""
-        client = self.client()
-        try:
-            await self.retrying(
-                "connecting", client.ping, give_up_after=timeout or self.connect_timeout
-            )
-        finally:
-            await self.release(client)
-
-    async def release(self, client: Redis) -> None:
-        """Close one client made by ``client()``."""
-        if client in self._clients:
-            self._clients.remove(client)
-        with contextlib.suppress(Exception):  # a broken connection: nothing left to do
-            await client.aclose()
-
-    async def aclose(self) -> None:
-        """Close every client; calls still retrying give up with BackendClosed."""
-        self.closed = True
-        for client in list(self._clients):
-            await self.release(client)
-
-
-def jittered(seconds: float) -> float:
-    """A wait of about ``seconds`` (+-10 %), so processes do not beat in lockstep."""
-    return seconds * (0.9 + 0.2 * random.random())
+    def bind_builder(
+        self, builder: QueueManagerBuilder, *, overwrite_lanes: bool
+    ) -> DistributedBuilder:
+        """``builder``'s settings bound to this backend: the builder of a DistributedManager
+        (``lanecore.builder.ScaleOutBackend``, called by ``with_backend`` and ``build``)."""
+        return DistributedBuilder.from_builder(builder, self, overwrite_lanes)
 
 
 __all__ = ["TRANSIENT", "BackendClosed", "RedisBackend", "jittered"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from lanecore.builder import QueueManagerBuilder
-from lanecore.redis.backend import RedisBackend
+from lanecore.redis.base import BackendBase
 from lanecore.redis.manager import DistributedManager
 
 
@@ -14,14 +14,14 @@ class DistributedBuilder(QueueManagerBuilder):
     """A QueueManagerBuilder bound to a RedisBackend. Storage and local metrics do not apply
     (commands, dead letters and counters live in Redis), so those settings are refused."""
 
-    _redis_backend: RedisBackend
+    _redis_backend: BackendBase
     _overwrite_lanes: bool
 
     @classmethod
     def from_builder(
-        cls, builder: QueueManagerBuilder, backend: RedisBackend, overwrite_lanes: bool
+        cls, builder: QueueManagerBuilder, backend: BackendBase, overwrite_lanes: bool
     ) -> DistributedBuilder:
-        if not isinstance(backend, RedisBackend):
+        if not isinstance(backend, BackendBase):
             raise TypeError(f"backend must be a lanecore.redis.RedisBackend, got {backend!r}")
         if builder._storage is not None:
             raise ValueError(

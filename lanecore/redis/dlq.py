@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import builtins
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
 
 from lanecore.dlq import DeadLetter
+from lanecore.redis.base import BackendBase
+from lanecore.redis.handle import RemoteHandle
 
-if TYPE_CHECKING:
-    from lanecore.redis.handle import RemoteHandle
-    from lanecore.redis.manager import DistributedManager
+
+class DeadLetterHost(Protocol):
+    """What RedisDeadLetters needs of its DistributedManager: the backend, a connected client
+    and re-queueing a dead command (named here so this module need not import the manager)."""
+
+    @property
+    def backend(self) -> BackendBase: ...
+
+    async def _connected(self) -> Redis: ...
+
+    async def _retry_dead_letter(self, command_id: str) -> RemoteHandle: ...
 
 
 def _letter(text: str) -> DeadLetter:
@@ -30,7 +42,7 @@ class RedisDeadLetters:
     method talks to Redis, so each is a coroutine; ``retry`` re-queues the command (same id,
     type, lane and payload, fresh attempt count) and returns a handle to its new outcome."""
 
-    def __init__(self, manager: DistributedManager) -> None:
+    def __init__(self, manager: DeadLetterHost) -> None:
         self._manager = manager
 
     async def list(self) -> builtins.list[DeadLetter]:

@@ -12,7 +12,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from lanecore.events import EventHub, LaneEvent
-from lanecore.redis.backend import TRANSIENT, RedisBackend, jittered
+from lanecore.redis.base import TRANSIENT, BackendBase, jittered
 
 logger = logging.getLogger("lanecore.redis")
 
@@ -22,7 +22,7 @@ EVON_TTL_MS = 30_000  # the flag outlives a crashed subscriber by at most this l
 class EventReader:
     """Reads the namespace's event stream into ``hub`` while it has subscribers."""
 
-    def __init__(self, backend: RedisBackend, hub: EventHub) -> None:
+    def __init__(self, backend: BackendBase, hub: EventHub) -> None:
         self._backend = backend
         self._hub = hub
         self._task: asyncio.Task[None] | None = None

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from lanecore.errors import CommandTimeout, LaneError
 
-if TYPE_CHECKING:
-    from lanecore.redis.manager import DistributedManager
+
+class Canceller(Protocol):
+    """What a RemoteHandle needs of its DistributedManager: cancelling the command in Redis
+    when the handle is cancelled (named here so this module need not import the manager)."""
+
+    def _cancel_later(self, command_id: str) -> None: ...
 
 
 class RemoteCommandError(LaneError):
@@ -34,7 +38,7 @@ class RemoteHandle(asyncio.Future[Any]):
     lane_id: str
     command_type: str
     _stored: asyncio.Future[None]
-    _manager: DistributedManager
+    _manager: Canceller
 
     async def persisted(self) -> None:
         """Wait until Redis holds the command (raises what storing it raised)."""

@@ -23,7 +23,7 @@ from lanecore.durable import HandlerRegistry
 from lanecore.errors import LaneNotFound, ShutdownInProgress
 from lanecore.events import SHUTDOWN_STARTED, EventFilter, EventHub, EventStream
 from lanecore.redis import lanes as lane_codec
-from lanecore.redis.backend import RedisBackend
+from lanecore.redis.base import BackendBase
 from lanecore.redis.dlq import RedisDeadLetters
 from lanecore.redis.events import EventReader
 from lanecore.redis.handle import RemoteHandle
@@ -40,7 +40,7 @@ class DistributedManager:
 
     def __init__(
         self,
-        backend: RedisBackend,
+        backend: BackendBase,
         lanes: list[lane_codec.LaneSpec],
         *,
         global_concurrency: int = 0,

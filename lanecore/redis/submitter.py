@@ -16,7 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from lanecore.redis.backend import TRANSIENT, BackendClosed, RedisBackend
+from lanecore.redis.base import TRANSIENT, BackendBase, BackendClosed
 from lanecore.redis.handle import RemoteHandle, settle
 
 logger = logging.getLogger("lanecore.redis")
@@ -28,7 +28,7 @@ CHUNK = 2000  # commands per submit script call (keeps one call's Redis time sho
 class Submitter:
     """Sends submits in batches and resolves handles from published results."""
 
-    def __init__(self, backend: RedisBackend, ready: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, backend: BackendBase, ready: Callable[[], Awaitable[None]]) -> None:
         self._backend = backend
         self._ready = ready
         self.client_id = uuid.uuid4().hex[:16]
@@ -160,7 +160,7 @@ class Submitter:
                 delay = min(delay * 2, 1.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
                 await backend.release(client)
 
     def _deliver(self, data: str) -> None:

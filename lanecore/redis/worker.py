@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from lanecore.config import LaneConfig
 from lanecore.durable import Handler
 from lanecore.errors import CommandTimeout
-from lanecore.redis.backend import TRANSIENT, BackendClosed, RedisBackend, jittered
+from lanecore.redis.base import TRANSIENT, BackendBase, BackendClosed, jittered
 from lanecore.redis.handle import describe, encode_error
 
 logger = logging.getLogger("lanecore.redis")
@@ -45,7 +45,7 @@ class Worker:
 
     def __init__(
         self,
-        backend: RedisBackend,
+        backend: BackendBase,
         handler: Callable[[str], Handler],
         lane_config: Callable[[str], Awaitable[LaneConfig]],
     ) -> None:
