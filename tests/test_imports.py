@@ -31,8 +31,6 @@ pytestmark = pytest.mark.skipif(
 # Names Cython resolves itself for ``cimport`` (its declarations of the C library and the CPython
 # API): part of the compiler, like the stdlib is part of Python.
 CYTHON_BUILTINS = frozenset({"cython", "libc", "libcpp", "cpython", "posix"})
-# The compiled module the lead is porting off the shell (issue 12 part 1).
-BEING_PORTED = "lanecore_pyx._dispatch"
 
 
 @dataclass(frozen=True)
@@ -323,15 +321,7 @@ def test_impl_imports_only_the_core() -> None:
     assert not bad, "lanecore._impl may import only the core:\n" + "\n".join(bad)
 
 
-def _cython_file_param(path: Path) -> object:
-    if module_name(path) == BEING_PORTED and path.suffix == ".pyx":
-        return pytest.param(
-            path, id=path.name, marks=pytest.mark.xfail(strict=False, reason="being ported")
-        )
-    return pytest.param(path, id=path.name)
-
-
-@pytest.mark.parametrize("path", [_cython_file_param(p) for p in _cython_files()])
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.name) for p in _cython_files()])
 def test_compiled_core_imports_only_the_core_and_stdlib(path: Path) -> None:
     bad = [
         f"{path.name} (line {imp.line}) imports {imp.target}"
