@@ -137,14 +137,14 @@ def test_reservations_are_granted_in_priority_order(core: Any, run: Any) -> None
         async with m:
             top = [m.submit("top", cmd(f"t{n}")) for n in range(4)]
             await wait_until(lambda: cmd.started == ["t0", "t1"])  # nothing else pending
-            mid = m.submit("mid", cmd("m0"))
             low = m.submit("low", cmd("l0"))
             cmd.open("t0")
             await wait_until(lambda: len(cmd.started) == 3)
-            assert cmd.started[2] == "m0"  # mid's reservation: the freed slot is mid's
+            assert cmd.started[2] == "t2"  # low, under its min, has no reservation: priority
+            mid = m.submit("mid", cmd("m0"))
             cmd.open("t1")
             await wait_until(lambda: len(cmd.started) == 4)
-            assert cmd.started[3] == "t2"  # low has no reservation: priority rules
+            assert cmd.started[3] == "m0"  # mid's reservation: the freed slot is mid's
             cmd.open_all()
             await asyncio.gather(*top, mid, low)
         assert cmd.peak == 2
