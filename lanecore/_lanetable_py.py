@@ -75,12 +75,13 @@ class LaneTable:
         self._untracked_type = untracked_type
         self._total_active = 0
         self._total_pending = 0
-        self._reserve = 0  # slots held for lanes still under their min_concurrency
+        self._reserve = 0  # slots held for lanes still under their granted reservation
         self._throttled_count = 0
         # per-lane records
         self._base: list[int] = []
         self._prio: list[int] = []
         self._min: list[int] = []
+        self._granted: list[int] = []  # the reservation the global limit grants (see _grant)
         self._max: list[int] = []
         self._active: list[int] = []
         self._completions: list[int] = []
@@ -119,19 +120,22 @@ class LaneTable:
         ):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int, got {value!r}")
-        if min_concurrency < 1:
-            raise ValueError(f"min_concurrency must be >= 1, got {min_concurrency}")
+        if min_concurrency < 0:
+            raise ValueError(f"min_concurrency must be >= 0, got {min_concurrency}")
         if max_concurrency < min_concurrency:
             raise ValueError(
                 f"max_concurrency ({max_concurrency}) must be >= "
                 f"min_concurrency ({min_concurrency})"
             )
+        if max_concurrency < 1:  # (with min 0: a lane that could never run)
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         bucket = None
         if rate_per_second != 0.0 or rate_capacity != 0.0:
             bucket = TokenBucket(rate_capacity, rate_per_second, self._clock)
         self._base.append(priority)
         self._prio.append(priority)
         self._min.append(min_concurrency)
+        self._granted.append(0)
         self._max.append(max_concurrency)
         self._active.append(0)
         self._completions.append(0)
@@ -143,7 +147,29 @@ class LaneTable:
         self._in_reserved.append(False)
         self._unmet.append(0)
         self._bucket.append(bucket)
+        self._grant()
         return len(self._base) - 1
+
+    def _grant(self) -> None:
+        """Grant reservations by base priority (ties: order added) while they fit the limit.
+
+        Walking the lanes in that order, each gets its full min_concurrency while the running
+        sum stays within the global limit; the first lane that does not fit and every lane
+        after it get none, so a limit below the lanes' total minimum reserves for the most
+        important lanes only. No limit: every lane gets its minimum.
+        """
+        limit = self._global_limit
+        used = 0
+        fits = True
+        for lane in sorted(range(len(self._base)), key=lambda i: (self._base[i], i)):
+            want = self._min[lane]
+            if limit and (not fits or used + want > limit):
+                fits = False
+                want = 0
+            used += want
+            self._granted[lane] = want
+        for lane in range(len(self._base)):
+            self._refresh(lane)
 
     def _check_lane(self, lane: int) -> None:
         if isinstance(lane, bool) or not isinstance(lane, int):
@@ -162,7 +188,8 @@ class LaneTable:
             and not self._paused[lane]
             and not self._throttled[lane]
         )
-        reserved = ready and active < self._min[lane]
+        granted = self._granted[lane]
+        reserved = ready and active < granted
         level = self._prio[lane]
         if ready != self._in_ready[lane]:
             ring = self._ready_rings[level]
@@ -185,8 +212,10 @@ class LaneTable:
                     self._reserved_bits &= ~(1 << level)
             self._in_reserved[lane] = reserved
         unmet = 0
-        if pending > 0 and not self._paused[lane] and active < self._min[lane]:
-            unmet = self._min[lane] - active
+        # paused and throttled lanes hold no reservation: others may use those slots meanwhile
+        held = pending > 0 and not self._paused[lane] and not self._throttled[lane]
+        if held and active < granted:
+            unmet = granted - active
         self._reserve += unmet - self._unmet[lane]
         self._unmet[lane] = unmet
 
@@ -360,6 +389,13 @@ class LaneTable:
         self._check_lane(lane)
         return self._throttled[lane]
 
+    def reservation(self, lane: int) -> int:
+        """Slots the global limit grants this lane (its min_concurrency, or 0 where the limit
+        is below the total minimum of it and the lanes before it); held only while the lane
+        has pending work and is neither paused nor throttled."""
+        self._check_lane(lane)
+        return self._granted[lane]
+
     # ---------------------------------------------------------- rate limits
     def next_token_delay(self) -> float:
         """Seconds until the first throttled lane has a token; -1.0 if no lane is throttled."""
@@ -413,7 +449,8 @@ class LaneTable:
 
     @property
     def reserved_slots(self) -> int:
-        """Slots held back for lanes with pending work that run fewer than their minimum."""
+        """Slots held back for lanes with dispatchable pending work that run fewer than their
+        granted reservation."""
         return self._reserve
 
     @property

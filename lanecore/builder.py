@@ -63,7 +63,9 @@ class QueueManagerBuilder:
         return self
 
     def with_global_concurrency(self, limit: int) -> Self:
-        """Cap commands running at once across all lanes; each lane keeps its min reserved."""
+        """Cap commands running at once across all lanes. Each lane's min_concurrency is
+        reserved for it, in priority order as far as the cap allows: lanes whose reservation no
+        longer fits get none (``limit=1``: strict priority, one command at a time)."""
         self._global_concurrency = check_int("global_concurrency", limit, 1)
         return self
 

@@ -8,8 +8,8 @@ may be called from any thread, including one that is running another event loop.
 As in the SDK: payloads go through JSON, unregistered command types echo them, a submit before
 ``start()`` waits for it, errors are ``RuntimeError``s (here lanecore's own exceptions too).
 Beyond it: ``register(command_type, fn)`` runs real handlers; ``close()`` / ``with`` stop the
-loop thread. Stricter: ``LaneConfig`` values are checked when made (the SDK takes e.g.
-``min_concurrency=0``) and a Lane needs a lane. ``PyLane``, ``PyLaneConfig``, ... alias the
+loop thread. Stricter: ``LaneConfig`` values are checked when made (negative or inverted
+bounds raise here) and a Lane needs a lane. ``PyLane``, ``PyLaneConfig``, ... alias the
 SDK's class names.
 """
 

@@ -14,7 +14,11 @@ _NO_RETRY = RetryPolicy()
 
 @dataclass(frozen=True, slots=True)
 class LaneConfig:
-    """Concurrency bounds and per-lane policies; every ``with_*`` returns a new, checked copy."""
+    """Concurrency bounds and per-lane policies; every ``with_*`` returns a new, checked copy.
+
+    ``min_concurrency`` is the lane's reservation under a global cap (0: none, see
+    ``QueueManagerBuilder.with_global_concurrency``); ``max_concurrency`` its own cap (>= 1).
+    """
 
     min_concurrency: int = 1
     max_concurrency: int = 4
@@ -26,7 +30,7 @@ class LaneConfig:
     run_in_executor: bool = False
 
     def __post_init__(self) -> None:
-        check_int("min_concurrency", self.min_concurrency, 1)
+        check_int("min_concurrency", self.min_concurrency, 0)
         check_int("max_concurrency", self.max_concurrency, 1)
         if self.max_concurrency < self.min_concurrency:
             raise ValueError(

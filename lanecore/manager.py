@@ -121,7 +121,6 @@ class QueueManager:
         )
         self._inflight: dict[Hashable, CommandHandle] = self._dispatch.inflight
         self._lanes: dict[str, _Lane] = {}
-        min_total = 0
         for lane_id, config, priority in lanes:
             if not isinstance(lane_id, str):
                 raise TypeError(f"lane id must be a str, got {lane_id!r}")
@@ -149,12 +148,6 @@ class QueueManager:
             ls = self._lanes[lane_id] = _Lane(lane_id, index, config, priority)
             ls.record = self._dispatch.add_lane(
                 lane_id, index, ls.timeout, ls.run_in_executor, ls.hooks, ls.boost is not None, ls
-            )
-            min_total += config.min_concurrency
-        if global_concurrency and global_concurrency < min_total:
-            raise ValueError(
-                f"global_concurrency ({global_concurrency}) is below the lanes' total "
-                f"min_concurrency ({min_total}), so their reservations cannot all hold"
             )
         self._by_index: list[_Lane] = sorted(self._lanes.values(), key=lambda ls: ls.index)
         windows = [
@@ -702,6 +695,7 @@ class QueueManager:
                 max_concurrency=ls.config.max_concurrency,
                 paused=table.is_paused(i),
                 throttled=table.is_throttled(i),
+                reserved=table.reservation(i),
             )
         return QueueStats(
             total_pending=table.total_pending,

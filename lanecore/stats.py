@@ -17,6 +17,10 @@ class LaneStatus:
     max_concurrency: int
     paused: bool
     throttled: bool
+    reserved: int = 0
+    """Slots the global cap grants the lane: its min_concurrency, or 0 where the cap is below
+    the total minimum of it and the lanes above it (without a cap: the min, which then has no
+    effect). Held only while the lane has pending work and is neither paused nor throttled."""
 
 
 @dataclass(frozen=True, slots=True)

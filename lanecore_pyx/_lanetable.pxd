@@ -11,7 +11,7 @@ cdef enum:
     LEVELS = 256        # priority levels 0..255, 0 served first
     LEVEL_WORDS = 4     # 64-bit words of a level bitmap
     RING_READY = 0      # lanes that may dispatch now
-    RING_RESERVED = 1   # ready lanes still under their min_concurrency
+    RING_RESERVED = 1   # ready lanes still under their granted reservation
     RINGS = 2
 
 
@@ -28,6 +28,7 @@ ctypedef struct lane_t:
     Py_ssize_t active
     uint64_t completions    # complete() calls so far (with tail, the pushes: for metrics)
     long long min_conc      # (64-bit on every platform, like the reserve)
+    long long granted       # the reservation the global limit grants: min_conc or 0 (_grant)
     Py_ssize_t max_conc     # saturated at PY_SSIZE_T_MAX
     long long unmet         # this lane's share of the table's reserve
     # intrusive circular doubly-linked lists, one per ring (RING_READY, RING_RESERVED)
@@ -59,7 +60,7 @@ cdef class LaneTable:
     cdef hide_t _hide                 # what push hides from the young GC generations
     cdef Py_ssize_t _total_active
     cdef Py_ssize_t _total_pending
-    cdef long long _reserve           # slots held for lanes still under their min_concurrency
+    cdef long long _reserve           # slots held for lanes still under their granted reservation
     cdef Py_ssize_t _throttled_count
     # dispatch index: per ring, a bitmap of non-empty levels and the head lane of each level
     cdef uint64_t _bits[RINGS][LEVEL_WORDS]
@@ -98,3 +99,5 @@ cdef class LaneTable:
     cdef void _release(self) noexcept
     @cython.final
     cdef void _track_pending(self) noexcept
+    @cython.final
+    cdef void _grant(self) noexcept

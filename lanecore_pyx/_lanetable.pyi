@@ -57,6 +57,10 @@ class LaneTable:
     def pending(self, lane: int) -> int: ...
     def active(self, lane: int) -> int: ...
     def is_throttled(self, lane: int) -> bool: ...
+    def reservation(self, lane: int) -> int:
+        """Slots the global limit grants this lane (its min_concurrency, or 0 where the limit
+        is below the total minimum of it and the lanes before it); held only while the lane
+        has pending work and is neither paused nor throttled."""
     def pushes(self, lane: int) -> int: ...
     def completions(self, lane: int) -> int: ...
     # rate limits
@@ -78,6 +82,7 @@ class LaneTable:
         """Pending items of exactly this type are kept out of the young GC generations."""
     @property
     def reserved_slots(self) -> int:
-        """Slots held back for lanes with pending work that run fewer than their minimum."""
+        """Slots held back for lanes with dispatchable pending work that run fewer than their
+        granted reservation."""
     @property
     def throttled_count(self) -> int: ...

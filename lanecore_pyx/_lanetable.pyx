@@ -350,12 +350,14 @@ cdef class LaneTable:
         _check_priority(priority)
         _check_count("min_concurrency", min_concurrency)
         _check_count("max_concurrency", max_concurrency)
-        if min_concurrency < 1:
-            raise ValueError(f"min_concurrency must be >= 1, got {min_concurrency}")
+        if min_concurrency < 0:
+            raise ValueError(f"min_concurrency must be >= 0, got {min_concurrency}")
         if max_concurrency < min_concurrency:
             raise ValueError(
                 f"max_concurrency ({max_concurrency}) must be >= min_concurrency ({min_concurrency})"
             )
+        if max_concurrency < 1:  # (with min 0: a lane that could never run)
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         if min_concurrency > MIN_CONCURRENCY_LIMIT:
             raise OverflowError(
                 f"min_concurrency must be < 2**32 in the compiled core, got {min_concurrency}"
@@ -388,7 +390,48 @@ cdef class LaneTable:
             L.has_bucket = True
             bucket_init(&L.bucket, capacity, rate, now)
         self._count = lane + 1
+        self._grant()
         return lane
+
+    @cython.final
+    cdef void _grant(self) noexcept:
+        """Grant reservations by base priority (ties: order added) while they fit the limit.
+
+        As in the twin: walking the lanes in that order, each gets its full min_concurrency
+        while the running sum stays within the limit; the first lane that does not fit and
+        every lane after it get none. No limit: every lane gets its minimum. The walk is by
+        level sums, then lane by lane through the one level where the sum first overflows.
+        """
+        cdef long long level_min[LEVELS]
+        cdef long long used = 0
+        cdef int level, cut_level = LEVELS
+        cdef Py_ssize_t i, cut_index = self._count
+        cdef lane_t* L
+        if self._limit:
+            memset(level_min, 0, sizeof(level_min))
+            for i in range(self._count):
+                level_min[self._lanes[i].base] += self._lanes[i].min_conc
+            for level in range(LEVELS):
+                if used + level_min[level] > self._limit:
+                    cut_level = level
+                    break
+                used += level_min[level]
+            if cut_level < LEVELS:
+                for i in range(self._count):
+                    L = &self._lanes[i]
+                    if L.base == cut_level:
+                        if used + L.min_conc > self._limit:
+                            cut_index = i
+                            break
+                        used += L.min_conc
+        for i in range(self._count):
+            L = &self._lanes[i]
+            if L.base < cut_level or (L.base == cut_level and i < cut_index):
+                L.granted = L.min_conc
+            else:
+                L.granted = 0
+        for i in range(self._count):
+            self._refresh(i)
 
     @cython.final
     cdef Py_ssize_t _lane_index(self, object lane) except -1:
@@ -467,7 +510,7 @@ cdef class LaneTable:
         cdef bint ready = (
             L.pending > 0 and L.active < L.max_conc and not L.paused and not L.throttled
         )
-        cdef bint reserved = ready and L.active < L.min_conc
+        cdef bint reserved = ready and L.active < L.granted
         cdef long long unmet = 0
         if ready != L.in_ring[RING_READY]:
             if ready:
@@ -479,8 +522,9 @@ cdef class LaneTable:
                 self._join(RING_RESERVED, lane)
             else:
                 self._leave(RING_RESERVED, lane)
-        if L.pending > 0 and not L.paused and L.active < L.min_conc:
-            unmet = L.min_conc - L.active
+        # paused and throttled lanes hold no reservation: others may use those slots meanwhile
+        if L.pending > 0 and not L.paused and not L.throttled and L.active < L.granted:
+            unmet = L.granted - L.active
         self._reserve += unmet - L.unmet
         L.unmet = unmet
 
@@ -753,6 +797,14 @@ cdef class LaneTable:
         cdef Py_ssize_t index = self._lane_index(lane)
         return self._lanes[index].throttled
 
+    @cython.critical_section
+    def reservation(self, lane):
+        """Slots the global limit grants this lane (its min_concurrency, or 0 where the limit
+        is below the total minimum of it and the lanes before it); held only while the lane
+        has pending work and is neither paused nor throttled."""
+        cdef Py_ssize_t index = self._lane_index(lane)
+        return self._lanes[index].granted
+
     # ---------------------------------------------------------- rate limits
     @cython.critical_section
     def next_token_delay(self):
@@ -809,7 +861,8 @@ cdef class LaneTable:
 
     @property
     def reserved_slots(self):
-        """Slots held back for lanes with pending work that run fewer than their minimum."""
+        """Slots held back for lanes with dispatchable pending work that run fewer than their
+        granted reservation."""
         return self._reserve
 
     @property

@@ -170,8 +170,9 @@ def test_aliases_and_lane_config() -> None:
     default = LaneConfig("x", 5)
     assert (default.min_concurrency, default.max_concurrency) == (1, 10)
     assert default.timeout_secs is None and default.pressure_threshold is None
+    assert LaneConfig("x", 0, min_concurrency=0).min_concurrency == 0  # no reservation
     with pytest.raises(ValueError, match="min_concurrency"):
-        LaneConfig("x", 0, min_concurrency=0)
+        LaneConfig("x", 0, min_concurrency=-1)
     with pytest.raises(ValueError, match="max_concurrency"):
         LaneConfig("x", 0, min_concurrency=3, max_concurrency=2)
     with pytest.raises(ValueError, match="priority"):

@@ -80,10 +80,35 @@ def snapshot(table: Any) -> list[Any]:
                 table.base_priority(lane),
                 table.is_paused(lane),
                 table.is_throttled(lane),
+                table.reservation(lane),
                 table.peek(lane),
             )
         )
     return state
+
+
+def expected_reservations(limit: int, lanes: list[tuple[int, int]]) -> list[int]:
+    """The reservation rule, written out plainly: lanes (base priority, min) in base-priority
+    order (ties: order added) get their min while the running sum fits the limit; the first
+    that does not fit and all after it get 0. No limit: every lane gets its min."""
+    granted = [0] * len(lanes)
+    used = 0
+    for index in sorted(range(len(lanes)), key=lambda i: (lanes[i][0], i)):
+        want = lanes[index][1]
+        if limit and used + want > limit:
+            break
+        used += want
+        granted[index] = want
+    return granted
+
+
+def expected_reserve(table: Any) -> int:
+    """Slots still owed to lanes with pending work that are neither paused nor throttled."""
+    return sum(
+        max(0, table.reservation(lane) - table.active(lane))
+        for lane in range(table.lane_count)
+        if table.pending(lane) and not table.is_paused(lane) and not table.is_throttled(lane)
+    )
 
 
 class FakeClock:
@@ -99,7 +124,8 @@ BAD_CALLS: list[tuple[str, tuple[Any, ...]]] = [
     ("add_lane", (-1, 1, 1)),
     ("add_lane", (True, 1, 1)),
     ("add_lane", (1.0, 1, 1)),
-    ("add_lane", (0, 0, 1)),
+    ("add_lane", (0, -1, 1)),
+    ("add_lane", (0, 0, 0)),
     ("add_lane", (0, 2, 1)),
     ("add_lane", (0, 1.0, 2)),
     ("add_lane", (0, 1, False)),
@@ -142,6 +168,8 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.clocks = (FakeClock(), FakeClock())
         self.tables: tuple[Any, Any] = (None, None)
         self.tickets: list[list[int]] = []  # every ticket handed out, per lane
+        self.limit = 0
+        self.lanes: list[tuple[int, int]] = []  # (base priority, min_concurrency) per lane
 
     # ----------------------------------------------------------------- helpers
     def call(self, method: str, *args: Any) -> Any:
@@ -161,6 +189,7 @@ class DifferentialMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------- rules
     @initialize(global_limit=st.integers(0, 8))
     def create(self, global_limit: int) -> None:
+        self.limit = global_limit
         self.tables = (
             PY.LaneTable(global_limit, clock=self.clocks[0]),
             CY.LaneTable(global_limit, clock=self.clocks[1]),
@@ -168,7 +197,7 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     @rule(
         priority=st.integers(0, 5),
-        min_concurrency=st.integers(1, 3),
+        min_concurrency=st.integers(0, 3),
         extra=st.integers(0, 3),
         rate=st.none()
         | st.tuples(
@@ -188,6 +217,7 @@ class DifferentialMachine(RuleBasedStateMachine):
             args += rate
         if self.call("add_lane", *args) is not None:
             self.tickets.append([])
+            self.lanes.append((priority, min_concurrency))
 
     @precondition(lambda self: self.lane_count > 0)
     @rule(n=st.integers(0, 63), item=st.integers(0, 1000), times=st.integers(1, 4))
@@ -272,6 +302,11 @@ class DifferentialMachine(RuleBasedStateMachine):
         assert totals[1] == sum(lane[0] for lane in lanes)
         assert totals[2] == sum(lane[1] for lane in lanes)
         assert totals[5] == sum(1 for lane in lanes if lane[5])
+        # the reservation rule (also with a global limit below the lanes' total minimum)
+        assert [lane[6] for lane in lanes] == expected_reservations(self.limit, self.lanes)
+        assert totals[4] == expected_reserve(self.tables[0])
+        if self.limit:
+            assert totals[2] <= self.limit
 
 
 DifferentialMachine.TestCase.settings = settings(
@@ -293,6 +328,7 @@ def test_long_random_run_agrees(seed: int) -> None:
     limit = rng.randint(0, 8)
     tables = (PY.LaneTable(limit, clocks[0]), CY.LaneTable(limit, clocks[1]))
     tickets: list[list[int]] = []
+    added: list[tuple[int, int]] = []
 
     def both(method: str, *args: Any) -> Any:
         a = _outcome(lambda: getattr(tables[0], method)(*args))
@@ -304,9 +340,12 @@ def test_long_random_run_agrees(seed: int) -> None:
         rate: tuple[Any, ...] = ()
         if rng.random() < 0.4:
             rate = (rng.choice([1, 2, 3.5]), rng.choice([0.5, 1.0, 4.0]))
-        lo = rng.randint(1, 3)
-        both("add_lane", rng.randint(0, 5), lo, lo + rng.randint(0, 3), *rate)
+        lo, priority = rng.randint(0, 3), rng.randint(0, 5)
+        both("add_lane", priority, lo, max(1, lo + rng.randint(0, 3)), *rate)
         tickets.append([])
+        added.append((priority, lo))
+    reservations = [tables[0].reservation(lane) for lane in range(len(tickets))]
+    assert reservations == expected_reservations(limit, added)
     for step in range(4000):
         op = rng.random()
         lane = rng.randrange(len(tickets))
@@ -336,6 +375,7 @@ def test_long_random_run_agrees(seed: int) -> None:
             both("next_token_delay")
         if step % 50 == 0:
             assert snapshot(tables[0]) == snapshot(tables[1])
+            assert tables[0].reserved_slots == expected_reserve(tables[0])
     # drain: everything pushed and not removed is dispatched, in the same order by both
     for lane in range(len(tickets)):
         both("resume", lane)

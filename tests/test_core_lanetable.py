@@ -48,6 +48,7 @@ def snapshot(table: Any) -> list[Any]:
                 table.base_priority(lane),
                 table.is_paused(lane),
                 table.is_throttled(lane),
+                table.reservation(lane),
                 table.peek(lane),
             )
         )
@@ -438,7 +439,7 @@ def test_min_concurrency_reservation(core: SimpleNamespace) -> None:
 
 
 def test_reservation_only_for_lanes_with_dispatchable_work(core: SimpleNamespace) -> None:
-    table = core.LaneTable(2)
+    table = core.LaneTable(3)
     a, b = table.add_lane(0, 1, 5), table.add_lane(9, 2, 5)
     for i in range(4):
         table.push(a, f"a{i}")
@@ -446,10 +447,11 @@ def test_reservation_only_for_lanes_with_dispatchable_work(core: SimpleNamespace
     assert table.reserved_slots == 2 + 1
     table.pause(b)  # a paused lane is owed nothing
     assert table.reserved_slots == 1
-    assert drain(table) == ["a0", "a1"]
+    assert table.reservation(b) == 2  # (still granted, only not held)
+    assert drain(table) == ["a0", "a1", "a2"]
     assert table.reserved_slots == 0
-    table.complete(a)
-    table.complete(a)
+    for _ in range(3):
+        table.complete(a)
     table.resume(b)
     assert table.reserved_slots == 2 + 1
     assert table.take_all(b) == ["b0"]  # nothing pending: owed nothing
@@ -484,6 +486,105 @@ def test_global_limit_zero_means_unlimited(core: SimpleNamespace) -> None:
         table.push(lane, i)
     assert table.reserved_slots == 5
     assert drain(table) == list(range(1000))
+
+
+# ------------------------------------------- global limit below the total minimum
+def _default_like_lanes(table: Any) -> list[int]:
+    """Six lanes of priority 0..5 with min 1 each (the shape of the default lanes)."""
+    return [table.add_lane(priority, 1, 3) for priority in range(6)]
+
+
+def test_reservations_are_granted_in_priority_order(core: SimpleNamespace) -> None:
+    table = core.LaneTable(4)
+    lanes = _default_like_lanes(table)
+    assert [table.reservation(lane) for lane in lanes] == [1, 1, 1, 1, 0, 0]
+    for lane in lanes:
+        table.push(lane, f"x{lane}")
+    assert table.reserved_slots == 4  # only granted reservations are held
+
+
+def test_no_limit_grants_every_minimum(core: SimpleNamespace) -> None:
+    table = core.LaneTable(0)
+    lanes = [table.add_lane(priority, 3, 5) for priority in (4, 1, 1)]
+    assert [table.reservation(lane) for lane in lanes] == [3, 3, 3]
+
+
+def test_reservations_follow_base_priority_then_the_order_added(core: SimpleNamespace) -> None:
+    table = core.LaneTable(2)
+    late = table.add_lane(5, 1, 3)
+    assert table.reservation(late) == 1
+    first, second = table.add_lane(3, 1, 3), table.add_lane(3, 1, 3)
+    assert [table.reservation(lane) for lane in (late, first, second)] == [0, 1, 1]
+    top = table.add_lane(0, 1, 3)  # a more important lane takes the last reservation over
+    assert [table.reservation(lane) for lane in (late, first, second, top)] == [0, 1, 0, 1]
+    table.set_priority(late, 0)  # a boost changes the effective priority, not the grant
+    assert table.reservation(late) == 0
+
+
+def test_no_partial_grants_and_nothing_after_the_first_misfit(core: SimpleNamespace) -> None:
+    table = core.LaneTable(3)
+    a, b, c = table.add_lane(0, 1, 2), table.add_lane(1, 3, 3), table.add_lane(2, 1, 2)
+    # b's 3 does not fit beside a's 1: b gets none (not 2), and c after it none either
+    assert [table.reservation(lane) for lane in (a, b, c)] == [1, 0, 0]
+
+
+def test_min_concurrency_zero_reserves_nothing(core: SimpleNamespace) -> None:
+    table = core.LaneTable(2)
+    free, held = table.add_lane(0, 0, 4), table.add_lane(1, 2, 4)
+    assert (table.reservation(free), table.reservation(held)) == (0, 2)
+    for i in range(3):
+        table.push(free, f"f{i}")
+    assert table.reserved_slots == 0
+    assert drain(table) == ["f0", "f1"]  # held has no pending work: free takes the cap
+    table.push(held, "h0")
+    table.complete(free)
+    assert drain(table) == ["h0"]  # the freed slot is held for the lane under its minimum
+
+
+def test_global_limit_one_is_strict_priority_one_at_a_time(core: SimpleNamespace) -> None:
+    table = core.LaneTable(1)
+    lanes = _default_like_lanes(table)
+    prompt, control = lanes[5], lanes[1]
+    for i in range(3):
+        table.push(prompt, f"p{i}")
+    assert drain(table) == ["p0"]
+    table.push(control, "c0")
+    assert table.pop_ready() is None  # never two at once
+    table.complete(prompt)
+    assert drain(table) == ["c0"]  # the control command overtakes the queued prompt work
+    table.complete(control)
+    assert drain(table) == ["p1"]
+    assert table.total_active == 1
+
+
+def test_a_lane_without_a_reservation_runs_when_slots_are_free(core: SimpleNamespace) -> None:
+    table = core.LaneTable(2)
+    a, b = table.add_lane(0, 2, 4), table.add_lane(1, 1, 4)
+    assert table.reservation(b) == 0
+    for i in range(3):
+        table.push(b, f"b{i}")
+    assert drain(table) == ["b0", "b1"]
+    table.push(a, "a0")
+    table.push(a, "a1")
+    table.complete(b)
+    assert drain(table) == ["a0"]  # a's reservation: the freed slot is not b's
+    table.complete(b)
+    assert drain(table) == ["a1"]
+
+
+def test_a_paused_lane_holds_no_slot_below_the_total_minimum(core: SimpleNamespace) -> None:
+    table = core.LaneTable(2)
+    a, b = table.add_lane(0, 2, 2), table.add_lane(1, 0, 5)
+    for i in range(3):
+        table.push(a, f"a{i}")
+        table.push(b, f"b{i}")
+    table.pause(a)
+    assert table.reserved_slots == 0
+    assert drain(table) == ["b0", "b1"]
+    table.resume(a)
+    assert table.reserved_slots == 2
+    table.complete(b)
+    assert drain(table) == ["a0"]
 
 
 # ------------------------------------------------------------- rate limits
@@ -600,6 +701,26 @@ def test_rate_limited_lane_respects_reservation(core: SimpleNamespace) -> None:
         table.push(b, f"b{i}")
     assert drain(table) == ["a0", "b0"]
     assert table.is_throttled(a) is False  # a was never asked: the limit was reached first
+
+
+def test_a_throttled_lane_holds_no_slot(core: SimpleNamespace) -> None:
+    """A lane out of tokens holds no reservation: lower lanes use its slots meanwhile."""
+    clock = FakeClock()
+    table = core.LaneTable(2, clock=clock)
+    a = table.add_lane(0, 2, 2, 1, 1.0)  # reserves both slots, one token per second
+    b = table.add_lane(1, 0, 5)
+    for i in range(3):
+        table.push(a, f"a{i}")
+        table.push(b, f"b{i}")
+    assert table.reserved_slots == 2
+    assert drain(table) == ["a0", "b0"]  # a is out of tokens: b takes the second slot
+    assert table.is_throttled(a) and table.reserved_slots == 0
+    assert table.reservation(a) == 2
+    clock.now = 1.0
+    assert table.wake_throttled() == 1
+    assert table.reserved_slots == 1  # a is owed its second slot again
+    table.complete(b)
+    assert drain(table) == ["a1"]
 
 
 def test_clock_errors_propagate_and_change_nothing(core: SimpleNamespace) -> None:
@@ -736,6 +857,8 @@ BAD_CALLS = [
     ("priority", (9,), IndexError, "no lane with index 9"),
     ("base_priority", (9,), IndexError, "no lane with index 9"),
     ("is_throttled", (9,), IndexError, "no lane with index 9"),
+    ("reservation", (9,), IndexError, "no lane with index 9"),
+    ("reservation", (True,), TypeError, "lane must be an int, got True"),
     ("set_priority", (9, 1), IndexError, "no lane with index 9"),
     ("set_priority", (0, 256), ValueError, "priority must be in 0..255, got 256"),
     ("set_priority", (0, -1), ValueError, "priority must be in 0..255, got -1"),
@@ -744,9 +867,10 @@ BAD_CALLS = [
     ("add_lane", (256, 1, 1), ValueError, "priority must be in 0..255, got 256"),
     ("add_lane", (-1, 1, 1), ValueError, "priority must be in 0..255, got -1"),
     ("add_lane", (None, 1, 1), TypeError, "priority must be an int, got None"),
-    ("add_lane", (0, 0, 1), ValueError, "min_concurrency must be >= 1, got 0"),
-    ("add_lane", (0, -5, 1), ValueError, "min_concurrency must be >= 1, got -5"),
+    ("add_lane", (0, -1, 1), ValueError, "min_concurrency must be >= 0, got -1"),
+    ("add_lane", (0, -5, 1), ValueError, "min_concurrency must be >= 0, got -5"),
     ("add_lane", (0, 3, 2), ValueError, "max_concurrency (2) must be >= min_concurrency (3)"),
+    ("add_lane", (0, 0, 0), ValueError, "max_concurrency must be >= 1, got 0"),
     ("add_lane", (0, True, 2), TypeError, "min_concurrency must be an int, got True"),
     ("add_lane", (0, 1, 2.0), TypeError, "max_concurrency must be an int, got 2.0"),
     ("add_lane", (0, 1.0, 2.0), TypeError, "min_concurrency must be an int, got 1.0"),

@@ -10,14 +10,17 @@ The scheduling rule the model states
 * A lane may dispatch ("is ready") when it has pending work, ``active < max``, is not paused
   and is not throttled (a rate-limited lane becomes throttled when it is chosen and its bucket
   has no token; only ``wake_throttled`` clears that, once a token is due).
-* The *reserve* is the sum, over lanes with pending work that are not paused, of
-  ``max(0, min - active)``. With a global cap, ``free = cap - total_active``: nothing runs when
-  ``free <= 0``; when ``free <= reserve`` only ready lanes still under their ``min`` may run;
-  otherwise every ready lane may. Without a cap every ready lane may.
+* Each lane is *granted* a reservation: walking the lanes by base priority (ties: order added),
+  a lane gets its ``min`` while the running sum fits the global cap; the first that does not
+  fit and every lane after it get 0 (no cap: every lane gets its ``min``).
+* The *reserve* is the sum, over lanes with pending work that are neither paused nor
+  throttled, of ``max(0, granted - active)``. With a global cap, ``free = cap - total_active``:
+  nothing runs when ``free <= 0``; when ``free <= reserve`` only ready lanes still under their
+  grant may run; otherwise every ready lane may. Without a cap every ready lane may.
 * Among the lanes that may run, the lowest effective priority wins (0 = highest); among equal
   priorities, round-robin: the lane that least recently joined the rotation or was last served
   goes first (joining = becoming eligible, or changing priority while eligible). The lanes
-  still under their min form a rotation of their own.
+  still under their grant form a rotation of their own.
 * The winner's oldest pending command is dispatched (strict FIFO within a lane; a retried
   command re-enters at the back); a token is spent only then.
 * Manager level, on top of that: a slot freed by a completion, failure, timeout or cancel, new
@@ -58,7 +61,8 @@ within an example a lane can spend exactly its n starting tokens and then stays 
 Found with it (at 8f37d89): pause_lane() and cancelling a pending command released the min
 reservation of a throttled lane without dispatching, so a slot stayed idle until the rate-limit
 timer fired (minimal reproduction: tests/test_hostile.py::
-test_released_reservation_dispatches_at_once; fixed in ee69cb1).
+test_released_reservation_dispatches_at_once; fixed in ee69cb1). Since issue 12 a throttled
+lane holds no reservation at all.
 
 Examples: by default 200 core programs per core and 60 manager programs per core and loop (the
 file runs in well under a minute); ``LANECORE_MODEL_EXAMPLES=N`` sets both to N. The dedicated
@@ -140,7 +144,8 @@ class MLane:
     paused: bool = False
     throttled: bool = False
     ready_turn: int | None = None  # position in the rotation of its level (None: not in it)
-    min_turn: int | None = None  # same, for the rotation of lanes under their min
+    min_turn: int | None = None  # same, for the rotation of lanes under their grant
+    granted: int = 0  # the reservation the global cap grants (SchedModel.add_lane)
 
     def __post_init__(self) -> None:
         self.prio = self.base
@@ -166,14 +171,17 @@ class SchedModel:
         )
 
     def under_min(self, lane: MLane) -> bool:
-        return self.ready(lane) and lane.active < lane.min
+        return self.ready(lane) and lane.active < lane.granted
 
     @property
     def reserve(self) -> int:
         return sum(
-            lane.min - lane.active
+            lane.granted - lane.active
             for lane in self.lanes
-            if lane.pending and not lane.paused and lane.active < lane.min
+            if lane.pending
+            and not lane.paused
+            and not lane.throttled
+            and lane.active < lane.granted
         )
 
     @property
@@ -199,6 +207,12 @@ class SchedModel:
     # ---------------------------------------------------------------- operations
     def add_lane(self, lane: MLane) -> None:
         self.lanes.append(lane)
+        used, fits = 0, True
+        for ln in sorted(self.lanes, key=lambda ln: (ln.base, ln.index)):
+            fits = fits and (not self.global_limit or used + ln.min <= self.global_limit)
+            ln.granted = ln.min if fits else 0
+            used += ln.granted
+        self._sync_turns()
 
     def push(self, lane: MLane, ticket: Any, item: Any) -> None:
         lane.pending.append((ticket, item))
@@ -303,8 +317,8 @@ CLOCK_STEPS = tuple(Fraction(n, 8) for n in (1, 2, 3, 4, 6, 8, 12, 16, 40))
 
 lane_spec = st.tuples(
     st.integers(0, 2),  # priority: few levels, so round-robin ties are common
-    st.integers(1, 2),  # min
-    st.integers(0, 2),  # max - min
+    st.integers(0, 2),  # min (0: no reservation)
+    st.integers(0, 2),  # max - min (max at least 1)
     st.none() | st.tuples(st.sampled_from((1, 2, 3)), st.sampled_from(RATES)),
 )
 
@@ -330,13 +344,14 @@ class CoreMachine(RuleBasedStateMachine):
         self.model = SchedModel(global_limit)
         self.table = self.core.LaneTable(global_limit, clock=lambda: float(self.model.now))
         for priority, low, extra, rate in specs:
+            high = max(1, low + extra)
             if rate is None:
-                index = self.table.add_lane(priority, low, low + extra)
+                index = self.table.add_lane(priority, low, high)
                 bucket = None
             else:
-                index = self.table.add_lane(priority, low, low + extra, float(rate[0]), rate[1])
+                index = self.table.add_lane(priority, low, high, float(rate[0]), rate[1])
                 bucket = Bucket(rate[0], rate[1], self.model.now)
-            self.model.add_lane(MLane(index, priority, low, low + extra, bucket))
+            self.model.add_lane(MLane(index, priority, low, high, bucket))
 
     def lane(self, data: Any) -> MLane:
         return data.draw(st.sampled_from(self.model.lanes), label="lane")
@@ -455,6 +470,7 @@ class CoreMachine(RuleBasedStateMachine):
             assert t.base_priority(i) == lane.base
             assert t.is_paused(i) == lane.paused
             assert t.is_throttled(i) == lane.throttled
+            assert t.reservation(i) == lane.granted
         if m.global_limit:
             assert t.total_active <= m.global_limit
         assert t.total_active == m.total_active == len(self.active_items)
@@ -489,7 +505,7 @@ RETRIES = (
 manager_lane_spec = st.fixed_dictionaries(
     {
         "priority": st.integers(0, 2),
-        "min": st.integers(1, 2),
+        "min": st.integers(0, 2),
         "extra": st.integers(0, 2),
         "retry": st.sampled_from(RETRIES),
         "rate": st.none() | st.integers(1, 4),  # per_hour(n): n tokens within an example
@@ -536,8 +552,10 @@ class ManagerProgram:
     def build(self) -> Any:
         specs = self.draw(st.lists(manager_lane_spec, min_size=1, max_size=4), "lanes")
         min_total = sum(s["min"] for s in specs)
+        # caps below the lanes' total minimum too: then only some reservations are granted
         global_limit = self.draw(
-            st.sampled_from((0, min_total, min_total + 1, min_total + 3)), "global"
+            st.sampled_from((0, 1, max(1, min_total - 1), min_total, min_total + 1, min_total + 3)),
+            "global",
         )
         self.model = SchedModel(global_limit)
         builder = QueueManagerBuilder().with_implementation(self.implementation)
@@ -548,7 +566,8 @@ class ManagerProgram:
         self.lane_of: dict[str, MLane] = {}
         for i, s in enumerate(specs):
             lane_id = f"lane{i}"
-            config = LaneConfig(s["min"], s["min"] + s["extra"]).with_retry_policy(s["retry"][1])
+            high = max(1, s["min"] + s["extra"])
+            config = LaneConfig(s["min"], high).with_retry_policy(s["retry"][1])
             bucket = None
             if s["rate"] is not None:
                 config = config.with_rate_limit(RateLimitConfig.per_hour(s["rate"]))
@@ -560,7 +579,7 @@ class ManagerProgram:
             if s["pressure"] is not None:
                 config = config.with_pressure_threshold(s["pressure"])
             builder = builder.with_lane(lane_id, config, s["priority"])
-            lane = MLane(i, s["priority"], s["min"], s["min"] + s["extra"], bucket, s["boost"])
+            lane = MLane(i, s["priority"], s["min"], high, bucket, s["boost"])
             self.model.add_lane(lane)
             self.lane_ids.append(lane_id)
             self.lane_of[lane_id] = lane
@@ -855,7 +874,8 @@ def test_manager_matches_model(core: Any, run: Any, data: Any) -> None:
 
 def test_reference_model_sanity() -> None:
     """The reference model itself: equal lanes alternate, a better lane goes first, a lane
-    under its min takes a reserved slot from a better lane that already has its min."""
+    under its min takes a reserved slot from a better lane that already has its min, and a
+    tight cap grants reservations by priority."""
     model = SchedModel(0)
     a, b, c = (MLane(i, prio, 1, 9) for i, prio in enumerate((1, 1, 0)))
     for lane in (a, b, c):
@@ -876,3 +896,10 @@ def test_reference_model_sanity() -> None:
         capped.push(hi, n, f"hi{n}")
     capped.push(lo, 0, "lo0")
     assert [capped.pop() for _ in range(4)] == ["hi0", "hi1", "lo0", None]
+
+    # a cap below the total minimum grants reservations in base-priority order, no partial ones
+    tight = SchedModel(3)
+    lanes = [MLane(0, 4, 1, 3), MLane(1, 0, 1, 3), MLane(2, 2, 3, 3), MLane(3, 9, 0, 3)]
+    for lane in lanes:
+        tight.add_lane(lane)
+    assert [lane.granted for lane in lanes] == [0, 1, 0, 0]

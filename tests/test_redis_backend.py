@@ -431,3 +431,45 @@ def test_equal_priority_lanes_take_turns(server: RedisServer, ns: str) -> None:
         await client.close()
 
     run(main())
+
+
+def test_global_cap_below_the_lanes_total_min(server: RedisServer, ns: str) -> None:
+    """Default lanes (six of min 1) under a cluster-wide cap of 1: strict priority, one at a
+    time (once refused with ValueError)."""
+
+    def build() -> DistributedManager:
+        return (
+            QueueManagerBuilder()
+            .with_default_lanes()
+            .with_global_concurrency(1)
+            .with_backend(RedisBackend(server.url, ns, lease=1.0, grace=0.2, concurrency=4))
+            .build()
+        )
+
+    async def main() -> None:
+        client = build()  # submit-only: everything is queued before a worker starts
+        handles = [client.submit("prompt", "job", f"prompt{i}") for i in range(2)]
+        handles += [client.submit("skill", "job", "skill0"), client.submit("system", "job", "sys0")]
+        await asyncio.gather(*(h.persisted() for h in handles))
+        order: list[str] = []
+        running = peak = 0
+
+        async def job(payload: Any) -> Any:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            order.append(payload)
+            await asyncio.sleep(0)
+            running -= 1
+            return payload
+
+        worker = build()
+        worker.register("job", job)
+        async with worker:
+            await asyncio.gather(*handles)
+            stats = await worker.stats()
+        assert order == ["sys0", "skill0", "prompt0", "prompt1"] and peak == 1
+        assert [stats.lanes[lane].reserved for lane in worker.lane_ids] == [1, 0, 0, 0, 0, 0]
+        await client.close()
+
+    run(main())

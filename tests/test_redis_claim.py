@@ -213,3 +213,153 @@ def test_equal_priority_lanes_round_robin_within_and_across_steps(server: RedisS
         await manager.close()
 
     run(main())
+
+
+# ------------------------------------------- a global cap below the lanes' total minimum
+def lanes_of(got: list[tuple[str, str, str]]) -> list[str]:
+    return [lane for *_, lane in got]
+
+
+def test_cap_below_total_min_grants_reservations_by_priority(server: RedisServer) -> None:
+    async def main() -> None:
+        manager = build(
+            server.url,
+            QueueManagerBuilder()
+            .with_lane("low", LaneConfig(1, 10), 5)  # added first, granted last
+            .with_lane("top", LaneConfig(1, 10), 0)
+            .with_lane("mid", LaneConfig(1, 10), 2)
+            .with_global_concurrency(2),
+        )
+        await manager.start(worker=False)
+        stats = await manager.stats()
+        assert {lane: s.reserved for lane, s in stats.lanes.items()} == {
+            "top": 1,
+            "mid": 1,
+            "low": 0,
+        }
+        for i in range(4):
+            manager.submit("top", "x", i)
+        await manager._submitter.wait_sent()
+        claimer = Claimer(manager)
+        _, _, tops = await claimer.step(10)
+        assert lanes_of(tops) == ["top", "top"]  # nothing else pending: the whole cap
+        manager.submit("low", "x", 0)
+        await manager._submitter.wait_sent()
+        command_id, token, _ = tops[0]
+        _, _, got = await claimer.step(10, ok(command_id, token))
+        assert lanes_of(got) == ["top"]  # low, under its min, has no reservation: priority
+        manager.submit("mid", "x", 0)
+        await manager._submitter.wait_sent()
+        command_id, token, _ = tops[1]
+        _, _, got = await claimer.step(10, ok(command_id, token))
+        assert lanes_of(got) == ["mid"]  # mid's reservation: the freed slot is mid's
+        await manager.close()
+
+    run(main())
+
+
+def test_cap_of_one_is_strict_priority_one_at_a_time(server: RedisServer) -> None:
+    async def main() -> None:
+        manager = build(
+            server.url, QueueManagerBuilder().with_default_lanes().with_global_concurrency(1)
+        )
+        await manager.start(worker=False)
+        stats = await manager.stats()
+        assert [stats.lanes[lane].reserved for lane in manager.lane_ids] == [1, 0, 0, 0, 0, 0]
+        for i in range(3):
+            manager.submit("prompt", "x", i)
+        await manager._submitter.wait_sent()
+        claimer = Claimer(manager)
+        _, _, running = await claimer.step(10)
+        assert lanes_of(running) == ["prompt"]
+        manager.submit("control", "x", 0)
+        await manager._submitter.wait_sent()
+        _, _, got = await Claimer(manager, "w2").step(10)
+        assert got == []  # never two at once, cluster-wide
+        order = []
+        for _ in range(3):
+            command_id, token, _ = running[0]
+            _, _, running = await claimer.step(10, ok(command_id, token))
+            assert len(running) == 1
+            order += lanes_of(running)
+        # the control command overtook the queued prompt work
+        assert order == ["control", "prompt", "prompt"]
+        await manager.close()
+
+    run(main())
+
+
+def test_equal_priorities_grant_in_the_order_lanes_were_added(server: RedisServer) -> None:
+    """'b' was added before 'a' (though 'a' sorts first by name): 'b' gets the one slot."""
+
+    async def main() -> None:
+        manager = build(
+            server.url,
+            QueueManagerBuilder()
+            .with_lane("b", LaneConfig(1, 4), 3)
+            .with_lane("a", LaneConfig(1, 4), 3)
+            .with_global_concurrency(1),
+        )
+        await manager.start(worker=False)
+        stats = await manager.stats()
+        assert (stats.lanes["b"].reserved, stats.lanes["a"].reserved) == (1, 0)
+        manager.submit("a", "x", 0)
+        manager.submit("b", "x", 0)
+        await manager._submitter.wait_sent()
+        _, _, got = await Claimer(manager).step(10)
+        assert lanes_of(got) == ["b"]
+        await manager.close()
+
+    run(main())
+
+
+def test_a_lane_without_a_reservation_uses_free_slots(server: RedisServer) -> None:
+    async def main() -> None:
+        manager = build(
+            server.url,
+            QueueManagerBuilder()
+            .with_lane("top", LaneConfig(2, 4), 0)
+            .with_lane("free", LaneConfig(0, 4), 1)
+            .with_lane("low", LaneConfig(1, 4), 2)
+            .with_global_concurrency(2),
+        )
+        await manager.start(worker=False)
+        stats = await manager.stats()
+        assert [stats.lanes[lane].reserved for lane in ("top", "free", "low")] == [2, 0, 0]
+        for i in range(3):
+            manager.submit("low", "x", i)
+        await manager._submitter.wait_sent()
+        _, _, got = await Claimer(manager).step(10)
+        assert lanes_of(got) == ["low", "low"]
+        await manager.close()
+
+    run(main())
+
+
+def test_paused_and_throttled_lanes_hold_no_slot(server: RedisServer) -> None:
+    async def main() -> None:
+        limited = LaneConfig(2, 2).with_rate_limit(RateLimitConfig.per_minute(1))
+        manager = build(
+            server.url,
+            QueueManagerBuilder()
+            .with_lane("paused", LaneConfig(2, 2), 0)
+            .with_lane("limited", limited, 1)
+            .with_lane("other", LaneConfig(0, 5), 2)
+            .with_global_concurrency(4),
+        )
+        await manager.start(worker=False)
+        await manager.pause_lane("paused")
+        for i in range(3):
+            manager.submit("paused", "x", i)
+            manager.submit("limited", "x", i)
+            manager.submit("other", "x", i)
+        await manager._submitter.wait_sent()
+        _, _, got = await Claimer(manager).step(10)
+        # "paused" holds none of its 2; "limited" spends its one token and, waiting for the
+        # next, holds no reservation either: "other" (no reservation) takes the rest
+        assert lanes_of(got) == ["limited", "other", "other", "other"]
+        stats = await manager.stats()
+        assert (stats.lanes["paused"].reserved, stats.lanes["limited"].reserved) == (2, 2)
+        await manager.close()
+
+    run(main())

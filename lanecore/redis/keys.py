@@ -14,12 +14,14 @@ Fixed keys (passed to each script as KEYS, in this order):
 - ``dlq``      ZSET command id -> sequence number of its dead letter (oldest first)
 - ``dead``     HASH command id -> dead letter JSON
 - ``info``     HASH global cap, total active, DLQ size, zombie acks, stalls, the claim
-  sequence number ``rr`` (round-robin within a priority level)
+  sequence number ``rr`` (round-robin within a priority level), the count ``lord`` of lanes
+  ever added (their ``ord``)
 - ``config``   HASH lane id -> canonical lane config JSON ('' -> global settings)
 
 Per lane: ``q:<lane>`` LIST of pending command ids (FIFO; reaped commands re-enter at the
 front) and ``l:<lane>`` HASH of its runtime state (priority, min, max, active, token bucket,
-paused, boost, pressure threshold and flag, sequence number of its last claim). Per
+paused, boost, pressure threshold and flag, sequence number of its last claim, ``ord``: its
+place in the order lanes were added, which breaks priority ties of min reservations). Per
 command: ``c:<id>`` HASH (type, lane, payload, state, attempts, fencing token, reply
 channels, submit time, stalls, result or error). Submitters listen on the pub/sub channel
 ``r:<client id>``.

@@ -114,6 +114,21 @@ def runtime_args(lane_id: str, config: LaneConfig, priority: int) -> list[Any]:
     ]
 
 
+def granted_reservations(lanes: list[tuple[int, int, int]], cap: int) -> list[int]:
+    """The min reservation each lane is granted, as step.lua grants it: ``lanes`` holds
+    (priority, order added, min) per lane; by priority, then order, each gets its min while
+    the running sum fits ``cap``; the first that does not fit and all after it get 0."""
+    granted = [0] * len(lanes)
+    used = 0
+    for index in sorted(range(len(lanes)), key=lambda i: lanes[i][:2]):
+        want = lanes[index][2]
+        if cap and used + want > cap:
+            break
+        used += want
+        granted[index] = want
+    return granted
+
+
 def check_lease(lanes: list[LaneSpec], lease: float, grace: float) -> None:
     """A lease must outlast a lane's timeout plus grace, or long commands would be handed to
     a second worker while the first still runs them; ValueError naming the lane otherwise."""

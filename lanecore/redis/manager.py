@@ -51,12 +51,6 @@ class DistributedManager:
         if not lanes:
             raise ValueError("a distributed manager needs at least one lane")
         lane_codec.check_lease(lanes, backend.lease, backend.grace)
-        total_min = sum(config.min_concurrency for _, config, _ in lanes)
-        if global_concurrency and global_concurrency < total_min:
-            raise ValueError(
-                f"global_concurrency ({global_concurrency}) must be >= the lanes' total "
-                f"min_concurrency ({total_min})"
-            )
         self.backend = backend
         self._lanes: dict[str, tuple[LaneConfig, int]] = {
             lane_id: (config, priority) for lane_id, config, priority in lanes
@@ -415,22 +409,31 @@ class DistributedManager:
             raise LaneNotFound(lane_id, self.lane_ids) from None
 
     async def stats(self) -> QueueStats:
-        """Cluster-wide: pending and active per lane (every lane stored in the namespace),
-        commands waiting to retry and dead letters, read in one transaction."""
+        """Cluster-wide: pending, active and granted reservation per lane (every lane stored
+        in the namespace), commands waiting to retry and dead letters, in one transaction."""
         client = await self._connected()
         keys = self.backend.keys
         lane_ids: list[str] = await client.zrange(keys.lanes, 0, -1)  # type: ignore[assignment]
         pipe = client.pipeline(transaction=True)
         for lane_id in lane_ids:
             pipe.llen(keys.queue(lane_id))
-            pipe.hmget(keys.lane(lane_id), ["pr", "min", "max", "act", "pause"])
+            pipe.hmget(keys.lane(lane_id), ["pr", "min", "max", "act", "pause", "ord"])
+        pipe.hget(keys.info, "gcap")
         pipe.zcard(keys.delayed)
         pipe.zcard(keys.dlq)
         rows = await pipe.execute()
+        fields = [rows[2 * index + 1] for index in range(len(lane_ids))]
+        granted = lane_codec.granted_reservations(
+            [
+                (int(f[0] or 0), int(f[5]) if f[5] else 10**15 + index, int(f[1] or 1))
+                for index, f in enumerate(fields)
+            ],
+            int(rows[-3] or 0),
+        )
         lanes: dict[str, LaneStatus] = {}
         for index, lane_id in enumerate(lane_ids):
             pending = int(rows[2 * index])
-            priority, low, high, active, paused = rows[2 * index + 1]
+            priority, low, high, active, paused, _ = fields[index]
             lanes[lane_id] = LaneStatus(
                 lane_id,
                 int(priority or 0),
@@ -441,6 +444,7 @@ class DistributedManager:
                 int(high or 1),
                 paused == "1",
                 False,
+                granted[index],
             )
         return QueueStats(
             sum(s.pending for s in lanes.values()),

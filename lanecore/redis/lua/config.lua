@@ -4,7 +4,8 @@
 -- tokens per ms (0: unlimited), bucket capacity, boost deadline ms (0: none),
 -- boost steps ("before_ms:levels;..."), pressure threshold (0: none).
 -- The config JSON holds every field (the pressure threshold included), so lanes that differ
--- in any of them are a mismatch.
+-- in any of them are a mismatch. A lane stored for the first time gets 'ord', its place in
+-- the order lanes were added to the namespace (ties of the min reservations, see step.lua).
 -- Returns {'ok'} or {'mismatch', lane id ('' for the global settings), stored JSON}.
 local FIELDS = 10
 local overwrite = ARGV[2] == '1'
@@ -31,6 +32,9 @@ for j = 0, n - 1 do
     'rate', ARGV[b + 5], 'cap', ARGV[b + 6], 'bd', ARGV[b + 7], 'bs', ARGV[b + 8],
     'pt', ARGV[b + 9])
   redis.call('HSETNX', lk, 'act', 0)
+  if redis.call('HEXISTS', lk, 'ord') == 0 then
+    redis.call('HSET', lk, 'ord', redis.call('HINCRBY', K_INFO, 'lord', 1))
+  end
   if old ~= ARGV[b + 1] or redis.call('HEXISTS', lk, 'tok') == 0 then
     redis.call('HSET', lk, 'tok', ARGV[b + 6], 'ts', now)
   end

@@ -12,8 +12,12 @@
 -- (lanes never served) by base priority, then lane order. The first lane with pending work
 -- that is not paused, is below its max, has a token (bucket refilled from TIME) and fits the
 -- global cap wins.
--- Under a global cap every lane with pending work reserves max(0, min - active) slots; while
--- free slots <= the total reserve only lanes under their min may dispatch.
+-- Min reservations (the local lane table's rule): walking the lanes by base priority (ties:
+-- 'ord', the order they were added), each is granted its min while the running sum fits the
+-- global cap; the first that does not fit and all after it get 0 (no cap: every lane its min).
+-- Under a global cap every lane with pending work that is not paused and has a token reserves
+-- max(0, granted - active) slots; while free slots <= the total reserve only lanes under their
+-- grant may dispatch.
 -- Returns {wait_ms, more, rejected, then 7 fields per claimed command:
 --   id, token, type, payload, attempt, lane, submitted_at_ms}.
 -- wait_ms (-1: nothing known) is when the next token or delayed retry is due; more = 1 when
@@ -78,11 +82,11 @@ local names = redis.call('ZRANGE', K_LANES, 0, -1)
 local lanes = {}
 for index, name in ipairs(names) do
   local f = redis.call('HMGET', lane_key(name), 'pr', 'min', 'max', 'act', 'rate', 'cap', 'tok',
-    'ts', 'pause', 'bd', 'bs', 'rr')
+    'ts', 'pause', 'bd', 'bs', 'rr', 'ord')
   local L = {id = name, index = index, pr = tonumber(f[1]) or 0, min = tonumber(f[2]) or 1,
     max = tonumber(f[3]) or 1, act = tonumber(f[4]) or 0, rate = tonumber(f[5]) or 0,
     cap = tonumber(f[6]) or 0, tok = tonumber(f[7]) or 0, ts = tonumber(f[8]) or now,
-    pause = f[9] == '1', rr = tonumber(f[12]) or 0,
+    pause = f[9] == '1', rr = tonumber(f[12]) or 0, ord = tonumber(f[13]) or (1e15 + index),
     pend = redis.call('LLEN', queue_key(name)), claimed = 0}
   L.eff = L.pr
   local deadline = tonumber(f[10]) or 0
@@ -117,6 +121,19 @@ local served = tonumber(redis.call('HGET', K_INFO, 'rr') or '0')
 
 local gcap = tonumber(redis.call('HGET', K_INFO, 'gcap') or '0')
 local gact = tonumber(redis.call('HGET', K_INFO, 'act') or '0')
+
+local by_base = {}
+for n, L in ipairs(lanes) do by_base[n] = L end
+table.sort(by_base, function(a, b)
+  if a.pr ~= b.pr then return a.pr < b.pr end
+  return a.ord < b.ord
+end)
+local used, fits = 0, true
+for _, L in ipairs(by_base) do
+  fits = fits and (gcap == 0 or used + L.min <= gcap)
+  if fits then L.grant = L.min else L.grant = 0 end
+  used = used + L.grant
+end
 local wait = -1
 local function note_wait(ms)
   if wait < 0 or ms < wait then wait = ms end
@@ -128,12 +145,15 @@ local function pick()
     free = gcap - gact
     if free <= 0 then return nil end
     for _, L in ipairs(lanes) do
-      if L.pend > 0 and not L.pause and L.act < L.min then reserve = reserve + L.min - L.act end
+      -- paused lanes and lanes out of tokens hold no reservation
+      if L.pend > 0 and not L.pause and L.act < L.grant and (L.rate <= 0 or L.tok >= 1) then
+        reserve = reserve + L.grant - L.act
+      end
     end
   end
   for _, L in ipairs(lanes) do
     if L.pend > 0 and not L.pause and L.act < L.max
-        and (gcap == 0 or free > reserve or L.act < L.min) then
+        and (gcap == 0 or free > reserve or L.act < L.grant) then
       if L.rate <= 0 or L.tok >= 1 then return L end
       note_wait((1 - L.tok) / L.rate)
     end
