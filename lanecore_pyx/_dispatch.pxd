@@ -45,6 +45,7 @@ cdef class Dispatcher:
     cdef dict _execute_is_async       # per command class: is its execute an async function
     cdef object _runner_context       # the empty context runner tasks run in
     cdef object _runner_done_cb
+    cdef object _future_set_result   # asyncio.Future.set_result, when the handle type keeps it
     # __slots__ offsets of the handle type
     cdef Py_ssize_t o_command_id, o_command, o_context, o_failures, o_lane, o_owner
     cdef Py_ssize_t o_queued_at, o_run, o_runner, o_submitted_at, o_ticket, o_timeout, o_timer

@@ -456,6 +456,10 @@ cdef class Dispatcher:
         self._execute_is_async = {}
         self._runner_context = contextvars.Context()
         self._runner_done_cb = self._runner_done
+        future_set_result = asyncio.Future.set_result
+        self._future_set_result = (
+            future_set_result if handle_type.set_result is future_set_result else None
+        )
         self.o_command_id = slot_offset(handle_type, "command_id")
         self.o_command = slot_offset(handle_type, "_command")
         self.o_context = slot_offset(handle_type, "_context")
@@ -725,6 +729,7 @@ cdef class Dispatcher:
             wait_records = recorder.wait_records
             run_records = recorder.run_records
         create_future = self._loop.create_future
+        set_result = self._future_set_result
         me = asyncio.current_task()
         self.starting -= 1
         while True:
@@ -806,7 +811,10 @@ cdef class Dispatcher:
                     return  # cancelled while running (discard took it from this runner)
                 table.c_complete(ls.index)
                 PyDict_DelItem(inflight, slot_get(handle, self.o_command_id))
-                handle.set_result(result)
+                if set_result is None:
+                    handle.set_result(result)
+                else:  # asyncio.Future.set_result itself, without looking it up on the handle
+                    set_result(handle, result)
                 if started:
                     record_sample(run_records[ls.index], (lanecore_monotonic() - started) * 1000.0)
                 if PyList_GET_SIZE(rings) or PyList_GET_SIZE(filtered):
