@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -177,6 +177,18 @@ class CoreHandle(asyncio.Future[Any]):
     _ticket: int
     _timeout: float | None
     _timer: asyncio.TimerHandle | None
+
+
+class InflightMap(Protocol):
+    """The core's ``Dispatcher.inflight``: every outstanding command's handle by id."""
+
+    def __len__(self) -> int: ...
+    def __contains__(self, command_id: object) -> bool: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def get(self, command_id: Any, default: Any = None) -> Any: ...
+    def keys(self) -> list[Any]: ...
+    def values(self) -> list[Any]: ...
+    def items(self) -> list[tuple[Any, Any]]: ...
 
 
 class DispatchHooks(Protocol):

@@ -77,6 +77,73 @@ class LaneRecord:
         return f"<LaneRecord {self.lane_id!r} #{self.index}>"
 
 
+class Inflight:
+    """Every outstanding command (queued, running or waiting to retry) by id: a read-only
+    mapping for the shell. Auto-numbered ids (ints, in submit order) and other ids (str) are
+    kept apart, as in the compiled core (which indexes the former by position)."""
+
+    __slots__ = ("_auto", "named")
+
+    def __init__(self) -> None:
+        self.named: dict[Any, CoreHandle] = {}
+        self._auto: dict[int, CoreHandle] = {}
+
+    def add(self, command_id: Any, handle: CoreHandle) -> None:
+        if type(command_id) is int:
+            self._auto[command_id] = handle
+        else:
+            self.named[command_id] = handle
+
+    def remove(self, command_id: Any) -> None:
+        """Drop ``command_id`` if it is outstanding."""
+        if type(command_id) is int:
+            self._auto.pop(command_id, None)
+        else:
+            self.named.pop(command_id, None)
+
+    def __len__(self) -> int:
+        return len(self.named) + len(self._auto)
+
+    def __bool__(self) -> bool:
+        return bool(self.named) or bool(self._auto)
+
+    def get(self, command_id: Any, default: Any = None) -> Any:
+        """The handle of an outstanding command, or ``default``."""
+        if type(command_id) is int:
+            return self._auto.get(command_id, default)
+        try:
+            return self.named.get(command_id, default)
+        except TypeError:  # unhashable: no such command
+            return default
+
+    def __contains__(self, command_id: Any) -> bool:
+        return self.get(command_id) is not None
+
+    def __getitem__(self, command_id: Any) -> CoreHandle:
+        item = self.get(command_id)
+        if item is None:
+            raise KeyError(command_id)
+        return item  # type: ignore[no-any-return]
+
+    def keys(self) -> list[Any]:
+        """The ids of the outstanding commands."""
+        return [key for key, _ in self.items()]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.keys())
+
+    def values(self) -> list[CoreHandle]:
+        """The handles of the outstanding commands."""
+        return [item for _, item in self.items()]
+
+    def items(self) -> list[tuple[Any, CoreHandle]]:
+        """(id, handle) of every outstanding command: named ones, then auto-numbered by id."""
+        return [*self.named.items(), *self._auto.items()]
+
+    def __repr__(self) -> str:
+        return f"<Inflight {len(self)} outstanding>"
+
+
 def _await_iter(run: Runner) -> Iterator[Any]:
     """One attempt's awaitable, as the iterator that steps it."""
     awaitable: Any = run()
@@ -152,7 +219,7 @@ class Dispatcher:
         self.table = table
         self.handle_type = handle_type
         self.lanes: dict[str, LaneRecord] = {}
-        self.inflight: dict[Any, CoreHandle] = {}
+        self.inflight = Inflight()
         self.idle: list[asyncio.Future[None]] = []
         self.runners: set[asyncio.Task[None]] = set()
         self.rings = rings
@@ -282,7 +349,7 @@ class Dispatcher:
                 self.sample_count = 0
                 handle._queued_at = time.perf_counter()
         handle._ticket = self.table.push(ls.index, handle)
-        self.inflight[command_id] = handle
+        self.inflight.add(command_id, handle)
         return handle
 
     def queue(
@@ -342,7 +409,7 @@ class Dispatcher:
 
     def forget(self, handle: CoreHandle) -> None:
         """The handle is resolved outside the runner (cancelled, dead-lettered): drop it."""
-        self.inflight.pop(handle.command_id, None)
+        self.inflight.remove(handle.command_id)
         if not self.inflight and self.drain_wanted:
             self.hooks.drained()
 
@@ -462,7 +529,7 @@ class Dispatcher:
                 if handle.done():
                     return  # cancelled while running; the command ignored it
                 complete(ls.index)
-                del inflight[handle.command_id]
+                inflight.remove(handle.command_id)
                 handle.set_result(result)
                 if started:
                     run_records[ls.index]((time.perf_counter() - started) * 1000.0)  # type: ignore[index]

@@ -16,7 +16,14 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import Any
 
 from lanecore import _impl, events
-from lanecore._coreapi import CANCELLED_ITSELF, NO_ARGUMENT, TIMED_OUT, CoreHandle, LaneRecord
+from lanecore._coreapi import (
+    CANCELLED_ITSELF,
+    NO_ARGUMENT,
+    TIMED_OUT,
+    CoreHandle,
+    InflightMap,
+    LaneRecord,
+)
 from lanecore._durations import Duration, check_int, to_seconds
 from lanecore.commands import Runner, command_type_of, to_runner
 from lanecore.config import LaneConfig
@@ -119,7 +126,7 @@ class QueueManager:
             filtered=self._events.filtered,
             emit_filtered=self._events.emit_filtered,
         )
-        self._inflight: dict[Hashable, CommandHandle] = self._dispatch.inflight
+        self._inflight: InflightMap = self._dispatch.inflight
         self._lanes: dict[str, _Lane] = {}
         for lane_id, config, priority in lanes:
             if not isinstance(lane_id, str):

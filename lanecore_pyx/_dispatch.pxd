@@ -14,12 +14,27 @@ cdef class LaneRecord:
     cdef readonly object policy       # the shell's own object for this lane
 
 
+cdef class Inflight:
+    cdef readonly dict named          # non-auto ids (str) -> handle
+    cdef list window                  # handle or None, by auto-numbered id - base
+    cdef dict overflow                # auto-numbered ids spilled from a sparse window
+    cdef long long base               # the id of window[0]
+    cdef Py_ssize_t head              # window[:head] is all None
+    cdef Py_ssize_t count             # outstanding commands
+
+    cdef int add_auto(self, long long command_id, object handle) except -1
+    cdef int add_named(self, object command_id, object handle) except -1
+    cdef int remove_auto(self, long long command_id) except -1
+    cdef int _advance(self) except -1
+    cdef int remove(self, object command_id) except -1
+
+
 cdef class Dispatcher:
     cdef readonly object hooks
     cdef readonly LaneTable table
     cdef readonly object handle_type
     cdef readonly dict lanes          # lane id -> LaneRecord
-    cdef readonly dict inflight       # command id -> handle, until it is resolved
+    cdef readonly Inflight inflight   # command id -> handle, until it is resolved
     cdef readonly list idle           # futures of parked runners
     cdef readonly set runners
     cdef readonly list rings          # the event buffers of unfiltered subscribers

@@ -421,6 +421,135 @@ cdef inline _InContext lazy(object context, object run):
     return step
 
 
+# An auto-numbered command's window slot is cleared at completion without reading its id
+# object (the runner has the id from the lane table's tag): a window far larger than what it
+# holds moves its oldest live entries to ``overflow``, so memory stays bounded by the commands
+# outstanding plus this slack.
+cdef Py_ssize_t WINDOW_SLACK = 4096
+
+
+@cython.final
+cdef class Inflight:
+    """Every outstanding command (queued, running or waiting to retry) by id: a read-only
+    mapping for the shell. Auto-numbered ids (ints, in submit order) sit in a window list
+    indexed by id; other ids (str) in a dict."""
+
+    def __cinit__(self):
+        self.named = {}
+        self.window = []
+        self.overflow = {}
+        self.base = 1
+        self.head = 0
+        self.count = 0
+
+    cdef int add_auto(self, long long command_id, object handle) except -1:
+        if self.count == 0 and not self.overflow:  # everything done: start the window afresh
+            self.window.clear()
+            self.head = 0
+            self.base = command_id
+        if command_id != self.base + PyList_GET_SIZE(self.window):
+            raise RuntimeError(f"auto command id {command_id} out of order")  # (never)
+        self.window.append(handle)
+        self.count += 1
+        return 0
+
+    cdef int add_named(self, object command_id, object handle) except -1:
+        PyDict_SetItem(self.named, command_id, handle)
+        self.count += 1
+        return 0
+
+    cdef int remove_auto(self, long long command_id) except -1:
+        """Drop the auto-numbered command ``command_id`` (it must be outstanding)."""
+        cdef list window = self.window
+        cdef Py_ssize_t i = <Py_ssize_t>(command_id - self.base)
+        cdef Py_ssize_t size = PyList_GET_SIZE(window)
+        if self.head <= i < size and PyList_GET_ITEM(window, i) != <PyObject*>None:
+            window[i] = None
+        elif self.overflow.pop(command_id, None) is None:
+            return 0
+        self.count -= 1
+        if i == self.head:
+            self._advance()
+        return 0
+
+    cdef int _advance(self) except -1:
+        cdef list window = self.window
+        cdef Py_ssize_t size = PyList_GET_SIZE(window)
+        while self.head < size and PyList_GET_ITEM(window, self.head) == <PyObject*>None:
+            self.head += 1
+        while size - self.head > 4 * self.count + WINDOW_SLACK:  # a sparse window: spill
+            item = <object>PyList_GET_ITEM(window, self.head)
+            if item is not None:
+                self.overflow[self.base + self.head] = item
+                window[self.head] = None
+            self.head += 1
+        if self.head >= WINDOW_SLACK and self.head * 2 >= size:
+            del window[: self.head]
+            self.base += self.head
+            self.head = 0
+        return 0
+
+    cdef int remove(self, object command_id) except -1:
+        """Drop ``command_id`` if it is outstanding (any id)."""
+        if type(command_id) is int:
+            self.remove_auto(command_id)
+        elif self.named.pop(command_id, None) is not None:
+            self.count -= 1
+        return 0
+
+    def __len__(self):
+        return self.count
+
+    def __bool__(self):
+        return self.count > 0
+
+    def get(self, command_id, default=None):
+        """The handle of an outstanding command, or ``default``."""
+        if type(command_id) is int:
+            if self.base + self.head <= command_id < self.base + PyList_GET_SIZE(self.window):
+                item = self.window[command_id - self.base]
+                return default if item is None else item
+            return self.overflow.get(command_id, default)
+        try:
+            return self.named.get(command_id, default)
+        except TypeError:  # unhashable: no such command
+            return default
+
+    def __contains__(self, command_id):
+        return self.get(command_id) is not None
+
+    def __getitem__(self, command_id):
+        item = self.get(command_id)
+        if item is None:
+            raise KeyError(command_id)
+        return item
+
+    def keys(self):
+        """The ids of the outstanding commands."""
+        return [key for key, _ in self.items()]
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def values(self):
+        """The handles of the outstanding commands."""
+        return [item for _, item in self.items()]
+
+    def items(self):
+        """(id, handle) of every outstanding command: named ones, then auto-numbered by id."""
+        cdef Py_ssize_t i
+        found = list(self.named.items())
+        found.extend(sorted(self.overflow.items()))
+        for i in range(self.head, PyList_GET_SIZE(self.window)):
+            item = self.window[i]
+            if item is not None:
+                found.append((self.base + i, item))
+        return found
+
+    def __repr__(self):
+        return f"<Inflight {self.count} outstanding>"
+
+
 cdef class Dispatcher:
     """The per-command path of one manager. ``hooks`` is the shell's side of the interface
     (``lanecore._coreapi.DispatchHooks``); ``rings`` and ``filtered`` are the event hub's
@@ -432,7 +561,7 @@ cdef class Dispatcher:
         self.table = table
         self.handle_type = handle_type
         self.lanes = {}
-        self.inflight = {}
+        self.inflight = Inflight()
         self.idle = []
         self.runners = set()
         self.rings = rings
@@ -565,8 +694,10 @@ cdef class Dispatcher:
 
     cdef object _handle(self, LaneRecord ls, object command, object run, object timeout,
                         object command_id, object context):
+        cdef long long auto = 0
         if command_id is None:
-            command_id = self._next_id
+            auto = self._next_id
+            command_id = auto
             self._next_id += 1
         handle = new_instance(self.handle_type, self._handle_kwargs)  # handle_type(loop=...)
         slot_set(handle, self.o_command_id, command_id)
@@ -587,8 +718,12 @@ cdef class Dispatcher:
             if self.sample_count >= self.sample_every:
                 self.sample_count = 0
                 slot_set(handle, self.o_queued_at, lanecore_monotonic())
-        slot_set(handle, self.o_ticket, self.table.c_push(ls.index, handle))
-        PyDict_SetItem(self.inflight, command_id, handle)
+        if auto:  # the lane table keeps its id as the tag: the runner need not read it
+            slot_set(handle, self.o_ticket, self.table.c_push_tagged(ls.index, handle, auto))
+            self.inflight.add_auto(auto, handle)
+        else:
+            slot_set(handle, self.o_ticket, self.table.c_push(ls.index, handle))
+            self.inflight.add_named(command_id, handle)
         return handle
 
     cdef object _queue(self, LaneRecord ls, object command, object run, object timeout,
@@ -668,8 +803,8 @@ cdef class Dispatcher:
 
     def forget(self, handle):
         """The handle is resolved outside the runner (cancelled, dead-lettered): drop it."""
-        self.inflight.pop(slot_get(handle, self.o_command_id), None)
-        if not self.inflight and self.drain_wanted:
+        self.inflight.remove(slot_get(handle, self.o_command_id))
+        if not self.inflight.count and self.drain_wanted:
             self.hooks.drained()
 
     # ------------------------------------------------------------------ runners
@@ -708,7 +843,8 @@ cdef class Dispatcher:
     async def run(self):
         """A runner: take the best command that may run, run it, repeat; park when none may."""
         cdef LaneTable table = self.table
-        cdef dict inflight = self.inflight
+        cdef Inflight inflight = self.inflight
+        cdef long long tag = -1
         cdef list idle = self.idle
         cdef list rings = self.rings
         cdef list filtered = self.filtered
@@ -737,7 +873,7 @@ cdef class Dispatcher:
                 burst = 0
                 await asyncio.sleep(0)
                 stamp = 0.0
-            handle = table.c_pop_ready()
+            handle = table.c_pop_ready_tagged(&tag)
             if rate_limited:
                 hooks.arm_token_timer()
             if handle is None:
@@ -810,7 +946,10 @@ cdef class Dispatcher:
                 if slot_ptr(handle, self.o_runner) != <PyObject*>me:
                     return  # cancelled while running (discard took it from this runner)
                 table.c_complete(ls.index)
-                PyDict_DelItem(inflight, slot_get(handle, self.o_command_id))
+                if tag > 0:
+                    inflight.remove_auto(tag)
+                else:  # a named command, or a retry the shell queued again (no tag)
+                    inflight.remove(slot_get(handle, self.o_command_id))
                 if set_result is None:
                     handle.set_result(result)
                 else:  # asyncio.Future.set_result itself, without looking it up on the handle
@@ -820,7 +959,7 @@ cdef class Dispatcher:
                 if PyList_GET_SIZE(rings) or PyList_GET_SIZE(filtered):
                     stamp = lanecore_event_clock()
                     self._emit(COMPLETED, handle, ls, stamp)
-                if self.drain_wanted and not inflight:
+                if self.drain_wanted and not inflight.count:
                     hooks.drained()
             handle = None
             result = None

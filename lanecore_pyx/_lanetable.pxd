@@ -21,6 +21,7 @@ ctypedef struct lane_t:
     # remove(). The slot of ``head`` is never a tombstone while ``pending > 0``; slots outside
     # head..tail-1 are always NULL. cap is 0 (buf NULL) or a power of two >= tail - head.
     PyObject** buf
+    long long* tags         # beside buf (the same allocation): each slot's tag (push_tagged)
     Py_ssize_t cap
     uint64_t head           # ticket of the oldest pending command (== tail when none)
     uint64_t tail           # the next ticket to hand out
@@ -70,6 +71,8 @@ cdef class LaneTable:
     # C entry points for other compiled modules (the dispatcher); the def methods wrap them
     @cython.final
     cdef uint64_t c_push(self, Py_ssize_t index, object item) except? 0xFFFFFFFFFFFFFFFF
+    cdef uint64_t c_push_tagged(self, Py_ssize_t index, object item, long long tag) except? 0xFFFFFFFFFFFFFFFF
+    cdef object c_pop_ready_tagged(self, long long* tag)
     @cython.final
     cdef object c_pop_ready(self)
     @cython.final

@@ -153,20 +153,24 @@ cdef inline int ring_grow(lane_t* L) except -1:
     cdef Py_ssize_t cap = L.cap * 2 if L.cap else RING_MIN_CAP
     cdef PyObject** buf
     cdef uint64_t t, old_mask, new_mask
-    if L.cap > PY_SSIZE_T_MAX // (2 * <Py_ssize_t>sizeof(PyObject*)):
+    cdef long long* tags
+    if L.cap > PY_SSIZE_T_MAX // (4 * <Py_ssize_t>(sizeof(PyObject*) + sizeof(long long))):
         raise MemoryError()
-    buf = <PyObject**>PyMem_Calloc(<size_t>cap, sizeof(PyObject*))
+    buf = <PyObject**>PyMem_Calloc(<size_t>cap, sizeof(PyObject*) + sizeof(long long))
     if buf == NULL:
         raise MemoryError()
+    tags = <long long*>(buf + cap)
     if L.buf != NULL:
         old_mask = <uint64_t>(L.cap - 1)
         new_mask = <uint64_t>(cap - 1)
         t = L.head
         while t != L.tail:
             buf[t & new_mask] = L.buf[t & old_mask]
+            tags[t & new_mask] = L.tags[t & old_mask]
             t += 1
         PyMem_Free(L.buf)
     L.buf = buf
+    L.tags = tags
     L.cap = cap
     return 0
 
@@ -177,6 +181,7 @@ cdef inline void ring_emptied(lane_t* L) noexcept:
     if L.cap > RING_KEEP_CAP:
         PyMem_Free(L.buf)
         L.buf = NULL
+        L.tags = NULL
         L.cap = 0
 
 
@@ -217,6 +222,7 @@ cdef inline void ring_release(lane_t* L, hide_t* hide) noexcept:
         t += 1
     PyMem_Free(L.buf)
     L.buf = NULL
+    L.tags = NULL
     L.cap = 0
 
 
@@ -556,12 +562,21 @@ cdef class LaneTable:
     @cython.final
     cdef uint64_t c_push(self, Py_ssize_t index, object item) except? 0xFFFFFFFFFFFFFFFF:
         """push() for C callers that checked the lane index and that item is not None."""
+        return self.c_push_tagged(index, item, -1)
+
+    @cython.final
+    cdef uint64_t c_push_tagged(
+        self, Py_ssize_t index, object item, long long tag
+    ) except? 0xFFFFFFFFFFFFFFFF:
+        """c_push, keeping ``tag`` with the item: c_pop_ready_tagged hands it back (a C
+        caller's note about the item it need not read from the item itself; -1: none)."""
         cdef lane_t* L = &self._lanes[index]
         cdef uint64_t ticket
         if L.tail - L.head == <uint64_t>L.cap:
             ring_grow(L)
         ticket = L.tail
         L.buf[ticket & <uint64_t>(L.cap - 1)] = <PyObject*>item
+        L.tags[ticket & <uint64_t>(L.cap - 1)] = tag
         lc_incref(<PyObject*>item)
         gc_hide(<PyObject*>item, &self._hide)
         L.tail = ticket + 1
@@ -578,6 +593,12 @@ cdef class LaneTable:
     @cython.final
     cdef object c_pop_ready(self):
         """pop_ready() for C callers."""
+        cdef long long tag
+        return self.c_pop_ready_tagged(&tag)
+
+    @cython.final
+    cdef object c_pop_ready_tagged(self, long long* tag):
+        """c_pop_ready, setting ``*tag`` to the popped item's tag (c_push_tagged; -1: none)."""
         cdef long long free
         cdef Py_ssize_t lane
         cdef int ring, level
@@ -611,6 +632,7 @@ cdef class LaneTable:
                     self._throttled_count += 1
                     self._refresh(lane)
                     continue
+            tag[0] = L.tags[L.head & <uint64_t>(L.cap - 1)]
             item = ring_pop(L)
             gc_show(item, &self._hide)
             self._total_pending -= 1

@@ -166,3 +166,36 @@ def test_plain_json_gives_up_past_its_depth() -> None:
         deep = [deep]
     assert _dispatch.plain_json(deep) is False and _coreapi.plain_json(deep) is False
     assert _dispatch.plain_json(deep[0]) is True and _coreapi.plain_json(deep[0]) is True
+
+
+def test_cancel_by_id_finds_old_and_new_commands(core: Any, run: Any) -> None:
+    """Ids stay found however many commands completed after them (the compiled core keeps
+    auto-numbered ids in a window that spills its oldest entries when it grows sparse)."""
+
+    async def main() -> None:
+        m = manager(core)
+        gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def wait() -> None:
+            await gate
+
+        async def quick() -> int:
+            return 1
+
+        async with m:
+            stuck = m.submit("work", wait)
+            named = m.submit("work", wait, command_id="kept")
+            for _ in range(3):
+                done = [m.submit("other", quick) for _ in range(6000)]
+                assert sum(await asyncio.gather(*done)) == 6000
+            assert m.stats().total_active == 2
+            for absent in (10**30, -1, 0, "nope", [1], None, True):
+                assert m.cancel(absent) is False  # type: ignore[arg-type]
+            assert m.cancel(stuck.command_id) is True and stuck.cancelled()
+            assert m.cancel("kept") is True and named.cancelled()
+            assert m.cancel(stuck.command_id) is False
+            assert m.stats().total_active == 0
+            later = m.submit("work", wait)
+            assert m.cancel(later.command_id) is True and later.cancelled()
+
+    run(main())
