@@ -122,6 +122,27 @@ cdef extern from *:
 
     static int lanecore_context_enter(PyObject* ctx) { return PyContext_Enter(ctx); }
 
+    /* prefix + "-" + n (n >= 0), written straight into a new ASCII string when the prefix
+       is ASCII (PyUnicode_FromFormat parses its format on every call). */
+    static PyObject* lanecore_numbered_id(PyObject* prefix, long long n) {
+        char digits[24];
+        int count = 0, i;
+        Py_ssize_t length;
+        PyObject* result;
+        char* out;
+        if (n < 0 || !PyUnicode_IS_ASCII(prefix))
+            return PyUnicode_FromFormat("%U-%lld", prefix, n);
+        do { digits[count++] = (char)('0' + n % 10); n /= 10; } while (n);
+        length = PyUnicode_GET_LENGTH(prefix);
+        result = PyUnicode_New(length + 1 + count, 127);
+        if (result == NULL) return NULL;
+        out = (char*)PyUnicode_DATA(result);
+        memcpy(out, PyUnicode_DATA(prefix), (size_t)length);
+        out[length] = '-';
+        for (i = 0; i < count; i++) out[length + 1 + i] = digits[count - 1 - i];
+        return result;
+    }
+
     /* Leave ``ctx`` keeping any exception being raised. */
     static int lanecore_context_exit(PyObject* ctx) {
         PyObject *t, *v, *tb;
@@ -142,6 +163,7 @@ cdef extern from *:
     int step_in "lanecore_step_in"(object ctx, object it, object value, PyObject** out) except -1
     int context_enter "lanecore_context_enter"(object ctx) except -1
     int context_exit "lanecore_context_exit"(object ctx) except -1
+    object numbered_id "lanecore_numbered_id"(str prefix, long long n)
     object PyUnicode_FromFormat(const char* fmt, ...)
     bint PyUnicode_CheckExact(object o)
 
@@ -634,7 +656,7 @@ cdef class Dispatcher:
     # ------------------------------------------------------------------ submitting
     cdef object _named_id(self):
         self.named_next += 1
-        return PyUnicode_FromFormat("%U-%lld", <PyObject*>self.named_prefix, self.named_next)
+        return numbered_id(self.named_prefix, self.named_next)
 
     def named_id(self):
         """A fresh id for a named command (``named_prefix``-n)."""
