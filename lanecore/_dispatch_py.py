@@ -529,6 +529,7 @@ class Dispatcher:
                 if handle.done():
                     return  # cancelled while running; the command ignored it
                 complete(ls.index)
+                handle._run = handle._context = None  # no more attempts: let them go now
                 inflight.remove(handle.command_id)
                 handle.set_result(result)
                 if started:

@@ -968,6 +968,8 @@ cdef class Dispatcher:
                 if slot_ptr(handle, self.o_runner) != <PyObject*>me:
                     return  # cancelled while running (discard took it from this runner)
                 table.c_complete(ls.index)
+                slot_set(handle, self.o_run, None)  # no more attempts: let them go now
+                slot_set(handle, self.o_context, None)
                 if tag > 0:
                     inflight.remove_auto(tag)
                 else:  # a named command, or a retry the shell queued again (no tag)
