@@ -174,6 +174,8 @@ cdef extern from "Python.h":
     PyObject* PyFunction_GET_CODE(object o)
     int CO_COROUTINE
     object PyContext_CopyCurrent()
+    object call_no_args "PyObject_CallNoArgs"(object callable)
+    object call_one_arg "PyObject_CallOneArg"(PyObject* callable, PyObject* arg)
 
 # A runner that keeps finding commands which finish without suspending yields to the loop
 # after this many, so other tasks and I/O are never starved by a burst of quick commands.
@@ -321,10 +323,16 @@ cdef int attempt_start(object context, object run, PyObject** out, PyObject** it
     cdef int status
     context_enter(context)
     try:
-        if type(run) is NamedCommand:  # handler(payload), without NamedCommand.__call__'s frame
-            awaitable = slot_get(run, o_named_handler)(slot_get(run, o_named_payload))
+        if (  # handler(payload), without NamedCommand.__call__'s frame
+            type(run) is NamedCommand
+            and slot_ptr(run, o_named_handler) != NULL
+            and slot_ptr(run, o_named_payload) != NULL
+        ):
+            awaitable = call_one_arg(
+                slot_ptr(run, o_named_handler), slot_ptr(run, o_named_payload)
+            )
         else:
-            awaitable = run()
+            awaitable = call_no_args(run)
         it = await_iter(awaitable, run)
         awaitable = None
         status = step_in_entered(it, out)

@@ -523,6 +523,8 @@ cdef class LaneTable:
                 self._join(RING_READY, lane)
             else:
                 self._leave(RING_READY, lane)
+        if not self._limit:  # without a global limit no lane needs slots held back for it
+            return
         if reserved != L.in_ring[RING_RESERVED]:
             if reserved:
                 self._join(RING_RESERVED, lane)
@@ -885,7 +887,16 @@ cdef class LaneTable:
     def reserved_slots(self):
         """Slots held back for lanes with dispatchable pending work that run fewer than their
         granted reservation."""
-        return self._reserve
+        cdef Py_ssize_t i
+        cdef long long total = 0
+        cdef lane_t* L
+        if self._limit:
+            return self._reserve
+        for i in range(self._count):  # (not kept up to date without a global limit)
+            L = &self._lanes[i]
+            if L.pending > 0 and not L.paused and not L.throttled and L.active < L.granted:
+                total += L.granted - L.active
+        return total
 
     @property
     def throttled_count(self):
