@@ -1,6 +1,8 @@
 # cython: language_level=3
 """Declarations of the compiled dispatcher (see _dispatch.pyx)."""
 
+from cpython.object cimport PyObject
+
 from lanecore_pyx._lanetable cimport LaneTable
 
 
@@ -59,6 +61,8 @@ cdef class Dispatcher:
     cdef public long long named_next
     cdef dict _execute_is_async       # per command class: is its execute an async function
     cdef object _runner_context       # the empty context runner tasks run in
+    # the copy of the caller's context that submits share while it is unchanged (owned)
+    cdef object _snap_copy            # the caller's context copy that submits share
     cdef object _runner_done_cb
     cdef object _future_set_result   # asyncio.Future.set_result, when the handle type keeps it
     # __slots__ offsets of the handle type
@@ -67,6 +71,7 @@ cdef class Dispatcher:
 
     cdef object _runner_of(self, object command)
     cdef object _named_id(self)
+    cdef object _context_now(self)
     cdef object _handle(self, LaneRecord ls, object command, object run, object timeout,
                         object command_id, object context)
     cdef object _queue(self, LaneRecord ls, object command, object run, object timeout,

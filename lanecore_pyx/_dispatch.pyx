@@ -122,6 +122,53 @@ cdef extern from *:
 
     static int lanecore_context_enter(PyObject* ctx) { return PyContext_Enter(ctx); }
 
+    /* Submits made while the caller's context holds the same values share one copy of it:
+       a context's values are an immutable mapping (a HAMT) that every ContextVar.set
+       replaces, so the same mapping object means the same values. Each command then runs in
+       its own copy of the shared one, made at its first attempt. PyContext's layout is
+       CPython's own (Include/internal/pycore_context.h, the same from 3.7 to 3.13); the
+       module checks it at import (context_layout_checked) and copies at every submit when
+       it does not hold, or on CPython >= 3.14, free-threaded builds and PyPy. */
+    #if PY_VERSION_HEX < 0x030E0000 && !defined(Py_GIL_DISABLED) && !defined(PYPY_VERSION)
+    #define LANECORE_SHARED_SNAPSHOTS 1
+    #else
+    #define LANECORE_SHARED_SNAPSHOTS 0
+    #endif
+
+    typedef struct {
+        PyObject_HEAD
+        PyObject* ctx_prev;
+        PyObject* ctx_vars;
+        PyObject* ctx_weakreflist;
+        int ctx_entered;
+    } lanecore_context_layout;
+
+    static PyObject* lanecore_context_values(PyObject* ctx) {  /* borrowed */
+        return ((lanecore_context_layout*)ctx)->ctx_vars;
+    }
+
+    static int lanecore_context_layout_size_ok(PyObject* ctx) {
+        return Py_TYPE(ctx)->tp_basicsize == (Py_ssize_t)sizeof(lanecore_context_layout);
+    }
+
+    static PyObject* lanecore_thread_context(void) {  /* borrowed; NULL: none yet */
+    #if LANECORE_SHARED_SNAPSHOTS
+        return PyThreadState_Get()->context;
+    #else
+        return NULL;
+    #endif
+    }
+
+    /* The context a command's first attempt runs in: its own copy of the shared one. */
+    static PyObject* lanecore_first_attempt_context(PyObject* shared) {
+    #if LANECORE_SHARED_SNAPSHOTS
+        return PyContext_Copy(shared);
+    #else
+        Py_INCREF(shared);
+        return shared;
+    #endif
+    }
+
     /* prefix + "-" + n (n >= 0), written straight into a new ASCII string when the prefix
        is ASCII (PyUnicode_FromFormat parses its format on every call). */
     static PyObject* lanecore_numbered_id(PyObject* prefix, long long n) {
@@ -164,6 +211,11 @@ cdef extern from *:
     int context_enter "lanecore_context_enter"(object ctx) except -1
     int context_exit "lanecore_context_exit"(object ctx) except -1
     object numbered_id "lanecore_numbered_id"(str prefix, long long n)
+    const bint CAN_SHARE_SNAPSHOTS "LANECORE_SHARED_SNAPSHOTS"
+    PyObject* thread_context "lanecore_thread_context"() noexcept
+    PyObject* context_values "lanecore_context_values"(PyObject* ctx) noexcept
+    bint context_layout_size_ok "lanecore_context_layout_size_ok"(object ctx) noexcept
+    object first_attempt_context "lanecore_first_attempt_context"(object shared)
     object PyUnicode_FromFormat(const char* fmt, ...)
     bint PyUnicode_CheckExact(object o)
 
@@ -195,7 +247,34 @@ cdef Py_ssize_t o_named_type = slot_offset(NamedCommand, "command_type")
 cdef Py_ssize_t o_named_payload = slot_offset(NamedCommand, "payload")
 cdef Py_ssize_t o_named_json = slot_offset(NamedCommand, "payload_json")
 cdef int JSON_DEPTH = _coreapi.JSON_DEPTH
+
+
+cdef bint _context_layout_holds():
+    """Whether contexts here have the layout lanecore_context_values reads."""
+    cdef PyObject* empty
+    if not CAN_SHARE_SNAPSHOTS:
+        return False
+    first = contextvars.copy_context()
+    second = contextvars.copy_context()
+    if not context_layout_size_ok(first):
+        return False
+    if context_values(<PyObject*>first) != context_values(<PyObject*>second):
+        return False
+    probe = contextvars.ContextVar("lanecore layout probe")
+    changed = contextvars.Context()
+    before = contextvars.Context()
+    empty = context_values(<PyObject*>before)
+    if empty == NULL:
+        return False
+    changed.run(probe.set, 1)
+    return context_values(<PyObject*>changed) != empty and changed.get(probe) == 1
+
+
+cdef bint SHARED_SNAPSHOTS = _context_layout_holds()
+SHARES_CONTEXT_COPIES = SHARED_SNAPSHOTS
+"""Whether submits share one copy of an unchanged caller context (see _context_now)."""
 cdef object PARTIAL = functools.partial
+cdef object ZERO = 0
 cdef Py_ssize_t EXECUTE_CACHE_SIZE = 1024
 
 
@@ -722,6 +801,23 @@ cdef class Dispatcher:
                         return self._queue(ls, named, named, ls.timeout, self._named_id(), None)
         return self.hooks.submit(lane_id, command, payload, timeout, command_id, run_in_executor)
 
+    cdef object _context_now(self):
+        """A copy of the caller's context, shared with the submits before it while the
+        context holds the same values (the same mapping object); each command's first
+        attempt runs in its own copy of it."""
+        cdef PyObject* current = thread_context()
+        if (
+            SHARED_SNAPSHOTS
+            and current != NULL
+            and self._snap_copy is not None
+            and context_values(current) == context_values(<PyObject*>self._snap_copy)
+        ):
+            return self._snap_copy
+        copy = PyContext_CopyCurrent()
+        if SHARED_SNAPSHOTS:
+            self._snap_copy = copy
+        return copy
+
     cdef object _handle(self, LaneRecord ls, object command, object run, object timeout,
                         object command_id, object context):
         cdef long long auto = 0
@@ -739,7 +835,7 @@ cdef class Dispatcher:
         slot_set(handle, self.o_failures, 0)
         slot_set(handle, self.o_runner, None)
         slot_set(handle, self.o_timer, None)
-        slot_set(handle, self.o_context, PyContext_CopyCurrent() if context is None else context)
+        slot_set(handle, self.o_context, self._context_now() if context is None else context)
         slot_set(handle, self.o_queued_at, None)
         if ls.stamps:
             slot_set(handle, self.o_submitted_at, self._loop.time())
@@ -933,6 +1029,9 @@ cdef class Dispatcher:
             if PyList_GET_SIZE(rings) or PyList_GET_SIZE(filtered):
                 self._emit(STARTED, handle, ls, stamp if stamp else lanecore_event_clock())
             stamp = 0.0
+            if SHARED_SNAPSHOTS and slot_ptr(handle, self.o_failures) == <PyObject*>ZERO:
+                # its first attempt: its own copy of the context it shares with other submits
+                slot_set(handle, self.o_context, first_attempt_context(slot_get(handle, self.o_context)))
             seconds = slot_get(handle, self.o_timeout)
             deadline = None
             try:

@@ -191,3 +191,33 @@ def test_recovered_named_commands_run_in_a_fresh_context(
             assert await recovered is None
 
     run(main())
+
+
+def test_a_retry_sees_what_its_earlier_attempt_set(core: Any, run: Any) -> None:
+    """Attempts of one command share its context copy, as the steps of one Task do; other
+    commands from the same submitter context never see it."""
+
+    async def main() -> None:
+        policy = RetryPolicy.fixed(1, 0.001)
+        m = manager(core, LaneConfig(1, 1).with_retry_policy(policy))
+        seen: list[str | None] = []
+
+        async def once_then_ok() -> str | None:
+            seen.append(request_id.get())
+            if request_id.get() == "shared":
+                request_id.set("set by attempt 1")
+                raise RuntimeError("again")
+            return request_id.get()
+
+        async def reader() -> str | None:
+            return request_id.get()
+
+        async with m:
+            request_id.set("shared")
+            first = m.submit("work", once_then_ok)
+            second = m.submit("work", reader)
+            assert await first == "set by attempt 1"
+            assert await second == "shared"
+        assert seen == ["shared", "set by attempt 1"]
+
+    run(main())
