@@ -16,18 +16,33 @@ cdef class LaneRecord:
     cdef readonly object policy       # the shell's own object for this lane
 
 
+cdef class _Window:
+    cdef list slots                   # handle or None, by number - base
+    cdef dict spilled                 # numbers spilled from a sparse window
+    cdef long long base               # the number of slots[0]
+    cdef Py_ssize_t head              # slots[:head] is all None
+    cdef Py_ssize_t count
+
+    cdef int add(self, long long number, object handle) except -1
+    cdef bint remove(self, long long number) except -1
+    cdef int _advance(self) except -1
+    cdef object get(self, object number)
+    cdef list items(self)
+
+
 cdef class Inflight:
-    cdef readonly dict named          # non-auto ids (str) -> handle
-    cdef list window                  # handle or None, by auto-numbered id - base
-    cdef dict overflow                # auto-numbered ids spilled from a sparse window
-    cdef long long base               # the id of window[0]
-    cdef Py_ssize_t head              # window[:head] is all None
+    cdef readonly dict named          # ids given to the core (str) -> handle
+    cdef _Window auto                 # auto-numbered ids
+    cdef _Window numbered             # the core's own named-command ids, prefix-n, by n
+    cdef public object prefix         # "<named_prefix>-", or None
     cdef Py_ssize_t count             # outstanding commands
 
     cdef int add_auto(self, long long command_id, object handle) except -1
+    cdef int add_numbered(self, long long number, object handle) except -1
     cdef int add_named(self, object command_id, object handle) except -1
     cdef int remove_auto(self, long long command_id) except -1
-    cdef int _advance(self) except -1
+    cdef int remove_numbered(self, long long number) except -1
+    cdef object _number_of(self, object command_id)
     cdef int remove(self, object command_id) except -1
 
 
@@ -57,7 +72,7 @@ cdef class Dispatcher:
     cdef public Py_ssize_t sample_every
     cdef public Py_ssize_t sample_count
     cdef public object named          # command type -> handler (no storage), or None
-    cdef public str named_prefix
+    cdef str _named_prefix
     cdef public long long named_next
     cdef dict _execute_is_async       # per command class: is its execute an async function
     cdef object _runner_context       # the empty context runner tasks run in
@@ -73,9 +88,9 @@ cdef class Dispatcher:
     cdef object _named_id(self)
     cdef object _context_now(self)
     cdef object _handle(self, LaneRecord ls, object command, object run, object timeout,
-                        object command_id, object context)
+                        object command_id, object context, long long number=*)
     cdef object _queue(self, LaneRecord ls, object command, object run, object timeout,
-                       object command_id, object context)
+                       object command_id, object context, long long number=*)
     cdef int _emit(self, int kind, object handle, LaneRecord ls, double timestamp) except -1
     cdef int _wake_one(self) except -1
     cpdef kick(self)

@@ -530,35 +530,104 @@ cdef inline _InContext lazy(object context, object run):
     return step
 
 
-# An auto-numbered command's window slot is cleared at completion without reading its id
-# object (the runner has the id from the lane table's tag): a window far larger than what it
-# holds moves its oldest live entries to ``overflow``, so memory stays bounded by the commands
+# An outstanding command's window slot is cleared at completion without reading its id object
+# (the runner has the number from the lane table's tag): a window far larger than what it
+# holds moves its oldest live entries to ``spilled``, so memory stays bounded by the commands
 # outstanding plus this slack.
 cdef Py_ssize_t WINDOW_SLACK = 4096
 
 
 @cython.final
-cdef class Inflight:
-    """Every outstanding command (queued, running or waiting to retry) by id: a read-only
-    mapping for the shell. Auto-numbered ids (ints, in submit order) sit in a window list
-    indexed by id; other ids (str) in a dict."""
+cdef class _Window:
+    """Handles by a number handed out in increasing order, in a list indexed by number."""
 
     def __cinit__(self):
-        self.named = {}
-        self.window = []
-        self.overflow = {}
+        self.slots = []
+        self.spilled = {}
         self.base = 1
         self.head = 0
         self.count = 0
 
-    cdef int add_auto(self, long long command_id, object handle) except -1:
-        if self.count == 0 and not self.overflow:  # everything done: start the window afresh
-            self.window.clear()
+    cdef int add(self, long long number, object handle) except -1:
+        if self.count == 0:  # everything done: start afresh
+            self.slots.clear()
             self.head = 0
-            self.base = command_id
-        if command_id != self.base + PyList_GET_SIZE(self.window):
-            raise RuntimeError(f"auto command id {command_id} out of order")  # (never)
-        self.window.append(handle)
+            self.base = number
+        if number < self.base + PyList_GET_SIZE(self.slots):
+            raise RuntimeError(f"command number {number} out of order")  # (never)
+        while number > self.base + PyList_GET_SIZE(self.slots):  # numbers taken elsewhere
+            self.slots.append(None)
+        self.slots.append(handle)
+        self.count += 1
+        return 0
+
+    cdef bint remove(self, long long number) except -1:
+        """Drop ``number``; whether it was there."""
+        cdef list slots = self.slots
+        cdef long long i = number - self.base
+        if self.head <= i < PyList_GET_SIZE(slots) and PyList_GET_ITEM(slots, i) != <PyObject*>None:
+            slots[i] = None
+        elif self.spilled.pop(number, None) is None:
+            return False
+        self.count -= 1
+        if i == self.head:
+            self._advance()
+        return True
+
+    cdef int _advance(self) except -1:
+        cdef list slots = self.slots
+        cdef Py_ssize_t size = PyList_GET_SIZE(slots)
+        while self.head < size and PyList_GET_ITEM(slots, self.head) == <PyObject*>None:
+            self.head += 1
+        while size - self.head > 4 * self.count + WINDOW_SLACK:  # a sparse window: spill
+            item = <object>PyList_GET_ITEM(slots, self.head)
+            if item is not None:
+                self.spilled[self.base + self.head] = item
+                slots[self.head] = None
+            self.head += 1
+        if self.head >= WINDOW_SLACK and self.head * 2 >= size:
+            del slots[: self.head]
+            self.base += self.head
+            self.head = 0
+        return 0
+
+    cdef object get(self, object number):
+        """The handle of ``number`` (a Python int), or None."""
+        if self.base + self.head <= number < self.base + PyList_GET_SIZE(self.slots):
+            return self.slots[number - self.base]
+        return self.spilled.get(number)
+
+    cdef list items(self):
+        """(number, handle) of every entry, by number."""
+        cdef Py_ssize_t i
+        found = sorted(self.spilled.items())
+        for i in range(self.head, PyList_GET_SIZE(self.slots)):
+            item = self.slots[i]
+            if item is not None:
+                found.append((self.base + i, item))
+        return found
+
+
+@cython.final
+cdef class Inflight:
+    """Every outstanding command (queued, running or waiting to retry) by id: a read-only
+    mapping for the shell. Auto-numbered ids (ints) and the core's own named-command ids
+    (``prefix-n``) sit in windows indexed by number; other ids in a dict."""
+
+    def __cinit__(self):
+        self.named = {}
+        self.auto = _Window()
+        self.numbered = _Window()
+        self.prefix = None
+        self.count = 0
+
+    cdef int add_auto(self, long long command_id, object handle) except -1:
+        self.auto.add(command_id, handle)
+        self.count += 1
+        return 0
+
+    cdef int add_numbered(self, long long number, object handle) except -1:
+        self.numbered.add(number, handle)
         self.count += 1
         return 0
 
@@ -568,42 +637,40 @@ cdef class Inflight:
         return 0
 
     cdef int remove_auto(self, long long command_id) except -1:
-        """Drop the auto-numbered command ``command_id`` (it must be outstanding)."""
-        cdef list window = self.window
-        cdef Py_ssize_t i = <Py_ssize_t>(command_id - self.base)
-        cdef Py_ssize_t size = PyList_GET_SIZE(window)
-        if self.head <= i < size and PyList_GET_ITEM(window, i) != <PyObject*>None:
-            window[i] = None
-        elif self.overflow.pop(command_id, None) is None:
-            return 0
-        self.count -= 1
-        if i == self.head:
-            self._advance()
+        if self.auto.remove(command_id):
+            self.count -= 1
         return 0
 
-    cdef int _advance(self) except -1:
-        cdef list window = self.window
-        cdef Py_ssize_t size = PyList_GET_SIZE(window)
-        while self.head < size and PyList_GET_ITEM(window, self.head) == <PyObject*>None:
-            self.head += 1
-        while size - self.head > 4 * self.count + WINDOW_SLACK:  # a sparse window: spill
-            item = <object>PyList_GET_ITEM(window, self.head)
-            if item is not None:
-                self.overflow[self.base + self.head] = item
-                window[self.head] = None
-            self.head += 1
-        if self.head >= WINDOW_SLACK and self.head * 2 >= size:
-            del window[: self.head]
-            self.base += self.head
-            self.head = 0
+    cdef int remove_numbered(self, long long number) except -1:
+        if self.numbered.remove(number):
+            self.count -= 1
         return 0
+
+    cdef object _number_of(self, object command_id):
+        """n for an id ``prefix``-n of the core's own numbering, else None."""
+        if self.prefix is None or not PyUnicode_CheckExact(command_id):
+            return None
+        if not (<str>command_id).startswith(self.prefix):
+            return None
+        digits = (<str>command_id)[len(self.prefix):]
+        if not (digits.isascii() and digits.isdigit()) or (digits[0] == "0"):
+            return None
+        return int(digits)
 
     cdef int remove(self, object command_id) except -1:
         """Drop ``command_id`` if it is outstanding (any id)."""
         if type(command_id) is int:
             self.remove_auto(command_id)
-        elif self.named.pop(command_id, None) is not None:
-            self.count -= 1
+            return 0
+        try:
+            if self.named.pop(command_id, None) is not None:
+                self.count -= 1
+                return 0
+        except TypeError:  # unhashable: no such command
+            return 0
+        number = self._number_of(command_id)
+        if number is not None:
+            self.remove_numbered(number)
         return 0
 
     def __len__(self):
@@ -615,14 +682,17 @@ cdef class Inflight:
     def get(self, command_id, default=None):
         """The handle of an outstanding command, or ``default``."""
         if type(command_id) is int:
-            if self.base + self.head <= command_id < self.base + PyList_GET_SIZE(self.window):
-                item = self.window[command_id - self.base]
-                return default if item is None else item
-            return self.overflow.get(command_id, default)
-        try:
-            return self.named.get(command_id, default)
-        except TypeError:  # unhashable: no such command
-            return default
+            item = self.auto.get(command_id)
+        else:
+            try:
+                item = self.named.get(command_id)
+            except TypeError:  # unhashable: no such command
+                return default
+            if item is None:
+                number = self._number_of(command_id)
+                if number is not None:
+                    item = self.numbered.get(number)
+        return default if item is None else item
 
     def __contains__(self, command_id):
         return self.get(command_id) is not None
@@ -645,19 +715,15 @@ cdef class Inflight:
         return [item for _, item in self.items()]
 
     def items(self):
-        """(id, handle) of every outstanding command: named ones, then auto-numbered by id."""
-        cdef Py_ssize_t i
+        """(id, handle) of every outstanding command: by a given id, then the core's named
+        ones, then the auto-numbered ones, each in submit order."""
         found = list(self.named.items())
-        found.extend(sorted(self.overflow.items()))
-        for i in range(self.head, PyList_GET_SIZE(self.window)):
-            item = self.window[i]
-            if item is not None:
-                found.append((self.base + i, item))
+        found.extend([(f"{self.prefix}{n}", item) for n, item in self.numbered.items()])
+        found.extend(self.auto.items())
         return found
 
     def __repr__(self):
         return f"<Inflight {self.count} outstanding>"
-
 
 cdef class Dispatcher:
     """The per-command path of one manager. ``hooks`` is the shell's side of the interface
@@ -724,6 +790,16 @@ cdef class Dispatcher:
         self._create_task = None if loop is None else loop.create_task
 
     @property
+    def named_prefix(self):
+        """What the core's named-command ids start with (``named_prefix``-n)."""
+        return self._named_prefix
+
+    @named_prefix.setter
+    def named_prefix(self, str prefix):
+        self._named_prefix = prefix
+        self.inflight.prefix = prefix + "-"
+
+    @property
     def next_id(self):
         """The command id the next auto-numbered command gets."""
         return self._next_id
@@ -743,7 +819,7 @@ cdef class Dispatcher:
     # ------------------------------------------------------------------ submitting
     cdef object _named_id(self):
         self.named_next += 1
-        return numbered_id(self.named_prefix, self.named_next)
+        return numbered_id(self._named_prefix, self.named_next)
 
     def named_id(self):
         """A fresh id for a named command (``named_prefix``-n)."""
@@ -798,7 +874,10 @@ cdef class Dispatcher:
                         slot_set(named, o_named_type, command)
                         slot_set(named, o_named_payload, payload)
                         slot_set(named, o_named_json, "")
-                        return self._queue(ls, named, named, ls.timeout, self._named_id(), None)
+                        command_id = self._named_id()
+                        return self._queue(
+                            ls, named, named, ls.timeout, command_id, None, self.named_next
+                        )
         return self.hooks.submit(lane_id, command, payload, timeout, command_id, run_in_executor)
 
     cdef object _context_now(self):
@@ -819,7 +898,7 @@ cdef class Dispatcher:
         return copy
 
     cdef object _handle(self, LaneRecord ls, object command, object run, object timeout,
-                        object command_id, object context):
+                        object command_id, object context, long long number=0):
         cdef long long auto = 0
         if command_id is None:
             auto = self._next_id
@@ -847,14 +926,19 @@ cdef class Dispatcher:
         if auto:  # the lane table keeps its id as the tag: the runner need not read it
             slot_set(handle, self.o_ticket, self.table.c_push_tagged(ls.index, handle, auto))
             self.inflight.add_auto(auto, handle)
+        elif number:  # one of the core's named ids (prefix-number): the tag is -1 - number
+            slot_set(
+                handle, self.o_ticket, self.table.c_push_tagged(ls.index, handle, -1 - number)
+            )
+            self.inflight.add_numbered(number, handle)
         else:
             slot_set(handle, self.o_ticket, self.table.c_push(ls.index, handle))
             self.inflight.add_named(command_id, handle)
         return handle
 
     cdef object _queue(self, LaneRecord ls, object command, object run, object timeout,
-                       object command_id, object context):
-        handle = self._handle(ls, command, run, timeout, command_id, context)
+                       object command_id, object context, long long number=0):
+        handle = self._handle(ls, command, run, timeout, command_id, context, number)
         if PyList_GET_SIZE(self.rings) or PyList_GET_SIZE(self.filtered):
             self._emit(SUBMITTED, handle, ls, lanecore_event_clock())
         if ls.hooks:
@@ -1079,6 +1163,8 @@ cdef class Dispatcher:
                 slot_set(handle, self.o_context, None)
                 if tag > 0:
                     inflight.remove_auto(tag)
+                elif tag < -1:
+                    inflight.remove_numbered(-1 - tag)
                 else:  # a named command, or a retry the shell queued again (no tag)
                     inflight.remove(slot_get(handle, self.o_command_id))
                 if set_result is None:

@@ -199,3 +199,37 @@ def test_cancel_by_id_finds_old_and_new_commands(core: Any, run: Any) -> None:
             assert m.cancel(later.command_id) is True and later.cancelled()
 
     run(main())
+
+
+def test_named_ids_stay_found(core: Any, run: Any) -> None:
+    """Named commands' ids (the core's own prefix-n ones, some taken by the shell's path for
+    payloads it must encode first) are found for cancel however many completed after them."""
+
+    async def main() -> None:
+        m = manager(core)
+        gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def wait(_payload: Any) -> None:
+            await gate
+
+        async def echo(payload: Any) -> Any:
+            return payload
+
+        m.register("wait", wait)
+        m.register("echo", echo)
+        async with m:
+            stuck = m.submit("work", "wait", 1)
+            slow_path = m.submit("work", "wait", {1: "int key: encoded by the shell"})
+            for _ in range(3):
+                done = [m.submit("other", "echo", i) for i in range(6000)]
+                assert await asyncio.gather(*done) == list(range(6000))
+            assert m.stats().total_active == 2
+            prefix = stuck.command_id.rsplit("-", 1)[0]
+            for absent in (f"{prefix}-0", f"{prefix}-01", f"{prefix}-999999", f"{prefix}-x"):
+                assert m.cancel(absent) is False
+            assert m.cancel(stuck.command_id) is True and stuck.cancelled()
+            assert m.cancel(slow_path.command_id) is True and slow_path.cancelled()
+            assert m.cancel(stuck.command_id) is False
+            assert m.stats().total_active == 0
+
+    run(main())
