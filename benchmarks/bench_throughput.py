@@ -1,7 +1,14 @@
 """W10 and W1: 100,000 no-op commands submitted at once over 10 lanes (priorities 0-9, max 10
-each) or into one lane (max 10), every result awaited; lanecore vs its peers. The pool's test
-also measures lanecore ÷ pool in back-to-back pairs (``extra_info["paired_reference_ratio"]``),
-which the report's figure uses."""
+each) or into one lane (max 10), every result awaited; lanecore vs its peers.
+
+``test_throughput``: lanecore's ``submit_many`` per lane and the peers; the pool's test also
+measures lanecore ÷ pool in back-to-back pairs (``extra_info["paired_reference_ratio"]``).
+
+``test_submit_form`` (the headline): one ``submit`` per command, command i to lane i mod n, in
+each command form (``lanecore.bench.forms``), for lanecore and the pool, plus the same
+commands through ``submit_many``; ``test_submit_cost``: the submitting alone, ns per command,
+``submit`` vs inside ``submit_many``. These run as a user's process does: a ``gc.collect()``
+before each round (not timed) and no ``gc.freeze``."""
 
 from __future__ import annotations
 
@@ -10,16 +17,24 @@ from typing import Any
 import pytest
 
 from benchmarks import config, workloads
-from benchmarks.harness import label, measure, paired_ratio, record_throughput, skip_if_missing
+from benchmarks.harness import (
+    collected_heap,
+    label,
+    measure,
+    paired,
+    paired_ratio,
+    record_throughput,
+    skip_if_missing,
+)
 
-SYSTEMS = [
-    *config.LANECORE_SYSTEMS,
-    *(f"{system}-submit" for system in config.LANECORE_SYSTEMS),
-    "pool",
-    "aiojobs",
-    "a3s-lane",
-]
+SYSTEMS = [*config.LANECORE_SYSTEMS, "pool", "aiojobs", "a3s-lane"]
 LAYOUTS = workloads.LAYOUTS  # W10: 10 lanes (priorities 0-9, max 10 each); W1: one lane
+SUBMIT_REFERENCE = f"{config.REFERENCE_SYSTEM}-submit"
+FORM_SYSTEMS = [
+    *(f"{system}-submit" for system in config.LANECORE_SYSTEMS),
+    config.REFERENCE_SYSTEM,  # the same commands through submit_many (grouped by lane)
+    "pool",
+]
 
 
 @pytest.mark.parametrize("system", SYSTEMS)
@@ -45,3 +60,84 @@ def test_throughput(benchmark: Any, workload: str, loop: str, system: str) -> No
             lambda: workloads.throughput(system, loop, lanes, commands),
             config.PAIRS,
         )
+
+
+def form_row(workload: str, system: str, form: str) -> str:
+    """The report's row name of one result of ``test_submit_form``."""
+    return f"{workload} {system} {form}"
+
+
+@pytest.mark.parametrize("system", FORM_SYSTEMS)
+@pytest.mark.parametrize("form", workloads.FORMS)
+@pytest.mark.parametrize("loop", config.LOOP_NAMES)
+@pytest.mark.parametrize("workload", list(LAYOUTS))
+def test_submit_form(benchmark: Any, workload: str, loop: str, form: str, system: str) -> None:
+    """Commands per second, one submit per command (lanes interleaved) in one command form;
+    a gc.collect() before each round, no gc.freeze. The pool's test also measures
+    lanecore-<core>-submit ÷ pool in back-to-back pairs, the same way."""
+    lanes = LAYOUTS[workload]
+    commands = config.W_COMMANDS
+    results = measure(
+        benchmark,
+        lambda: workloads.throughput(system, loop, lanes, commands, form=form),
+        rounds=config.ROUNDS,
+        group=f"{workload} one submit each · {form} · {loop}",
+        setup=collected_heap,
+    )
+    label(
+        benchmark,
+        table="submit-forms",
+        loop=loop,
+        row=form_row(workload, system, form),
+        ref=form_row(workload, SUBMIT_REFERENCE, form),
+    )
+    benchmark.extra_info.update(workload=workload, system=system, form=form)
+    record_throughput(benchmark, results)
+    if system == "pool":
+        benchmark.extra_info["paired_reference_ratio"] = paired_ratio(
+            lambda: workloads.throughput(SUBMIT_REFERENCE, loop, lanes, commands, form=form),
+            lambda: workloads.throughput(system, loop, lanes, commands, form=form),
+            config.PAIRS,
+            prepare=collected_heap,
+        )
+
+
+def _submit_phase(result: workloads.Throughput) -> workloads.Throughput:
+    """The run with its submitting alone as its time (its rate: submits per second)."""
+    assert result.submit_seconds is not None
+    return workloads.Throughput(result.commands, result.completed, result.submit_seconds)
+
+
+@pytest.mark.parametrize("form", workloads.FORMS)
+@pytest.mark.parametrize("loop", config.LOOP_NAMES)
+def test_submit_cost(benchmark: Any, loop: str, form: str) -> None:
+    """W10 on the reference core: ns per command from the first submit to the last one
+    returning, one ``submit`` each (lanes interleaved) vs the same commands through
+    ``submit_many`` per lane, in back-to-back pairs (each submit run between two submit_many
+    runs); every run awaits all its results; a gc.collect() before each, no gc.freeze."""
+    lanes = LAYOUTS["W10"]
+    commands = config.W_COMMANDS
+    single, batch = SUBMIT_REFERENCE, config.REFERENCE_SYSTEM
+    runs = measure(
+        benchmark,
+        lambda: paired(
+            lambda: _submit_phase(workloads.throughput(batch, loop, lanes, commands, form=form)),
+            lambda: _submit_phase(workloads.throughput(single, loop, lanes, commands, form=form)),
+            config.PAIRS,
+            prepare=collected_heap,
+        ),
+        rounds=1,
+        group=f"W10 submit phase · {loop}",
+        setup=collected_heap,
+    )[0]
+    label(benchmark, table="submit-cost", loop=loop, row=form, ref=None)
+    benchmark.extra_info.update(
+        workload="W10",
+        form=form,
+        system=single,
+        commands=commands,
+        pairs=config.PAIRS,
+        submit_ns=workloads.median([r.seconds / r.commands * 1e9 for r in runs.bottoms]),
+        submit_many_ns=workloads.median([r.seconds / r.commands * 1e9 for r in runs.tops]),
+        paired_ratio=runs.ratio,  # submit ns ÷ submit_many ns per command
+    )
