@@ -7,8 +7,9 @@ measures lanecore ÷ pool in back-to-back pairs (``extra_info["paired_reference_
 ``test_submit_form`` (the headline): one ``submit`` per command, command i to lane i mod n, in
 each command form (``lanecore.bench.forms``), for lanecore and the pool, plus the same
 commands through ``submit_many``; ``test_submit_cost``: the submitting alone, ns per command,
-``submit`` vs inside ``submit_many``. These run as a user's process does: a ``gc.collect()``
-before each round (not timed) and no ``gc.freeze``."""
+``submit`` vs inside ``submit_many``. These run as the user's side-by-side script does: in a
+fresh interpreter that imports lanecore and not pytest (benchmarks/lean.py), a
+``gc.collect()`` before each run (not timed) and no ``gc.freeze``."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ import pytest
 
 from benchmarks import config, workloads
 from benchmarks.harness import (
-    collected_heap,
+    Paired,
     label,
+    lean_measure,
     measure,
-    paired,
     paired_ratio,
     record_throughput,
     skip_if_missing,
@@ -67,22 +68,33 @@ def form_row(workload: str, system: str, form: str) -> str:
     return f"{workload} {system} {form}"
 
 
+def lean_run(system: str, loop: str, workload: str, form: str) -> dict[str, Any]:
+    """One run of the one-submit-per-command workload, as benchmarks/lean.py takes it."""
+    return {
+        "system": system,
+        "loop": loop,
+        "workload": workload,
+        "commands": config.W_COMMANDS,
+        "form": form,
+    }
+
+
 @pytest.mark.parametrize("system", FORM_SYSTEMS)
 @pytest.mark.parametrize("form", workloads.FORMS)
 @pytest.mark.parametrize("loop", config.LOOP_NAMES)
 @pytest.mark.parametrize("workload", list(LAYOUTS))
 def test_submit_form(benchmark: Any, workload: str, loop: str, form: str, system: str) -> None:
-    """Commands per second, one submit per command (lanes interleaved) in one command form;
-    a gc.collect() before each round, no gc.freeze. The pool's test also measures
-    lanecore-<core>-submit ÷ pool in back-to-back pairs, the same way."""
-    lanes = LAYOUTS[workload]
-    commands = config.W_COMMANDS
-    results = measure(
+    """Commands per second, one submit per command (lanes interleaved) in one command form,
+    in a fresh process as the user's script (benchmarks/lean.py: no gc.freeze). The pool's
+    test also measures lanecore-<core>-submit ÷ pool there in back-to-back pairs."""
+    top = lean_run(SUBMIT_REFERENCE, loop, workload, form) if system == "pool" else None
+    lean = lean_measure(
         benchmark,
-        lambda: workloads.throughput(system, loop, lanes, commands, form=form),
+        lean_run(system, loop, workload, form),
         rounds=config.ROUNDS,
         group=f"{workload} one submit each · {form} · {loop}",
-        setup=collected_heap,
+        top=top,
+        pairs=config.PAIRS,
     )
     label(
         benchmark,
@@ -92,20 +104,20 @@ def test_submit_form(benchmark: Any, workload: str, loop: str, form: str, system
         ref=form_row(workload, SUBMIT_REFERENCE, form),
     )
     benchmark.extra_info.update(workload=workload, system=system, form=form)
-    record_throughput(benchmark, results)
-    if system == "pool":
-        benchmark.extra_info["paired_reference_ratio"] = paired_ratio(
-            lambda: workloads.throughput(SUBMIT_REFERENCE, loop, lanes, commands, form=form),
-            lambda: workloads.throughput(system, loop, lanes, commands, form=form),
-            config.PAIRS,
-            prepare=collected_heap,
+    record_throughput(benchmark, lean.rounds)
+    if lean.pairs is not None:
+        benchmark.extra_info["paired_reference_ratio"] = lean.pairs.ratio
+
+
+def _submit_phase(results: list[workloads.Throughput]) -> list[workloads.Throughput]:
+    """The runs with their submitting alone as their time (their rate: submits per second)."""
+    phases = []
+    for result in results:
+        assert result.submit_seconds is not None
+        phases.append(
+            workloads.Throughput(result.commands, result.completed, result.submit_seconds)
         )
-
-
-def _submit_phase(result: workloads.Throughput) -> workloads.Throughput:
-    """The run with its submitting alone as its time (its rate: submits per second)."""
-    assert result.submit_seconds is not None
-    return workloads.Throughput(result.commands, result.completed, result.submit_seconds)
+    return phases
 
 
 @pytest.mark.parametrize("form", workloads.FORMS)
@@ -114,30 +126,25 @@ def test_submit_cost(benchmark: Any, loop: str, form: str) -> None:
     """W10 on the reference core: ns per command from the first submit to the last one
     returning, one ``submit`` each (lanes interleaved) vs the same commands through
     ``submit_many`` per lane, in back-to-back pairs (each submit run between two submit_many
-    runs); every run awaits all its results; a gc.collect() before each, no gc.freeze."""
-    lanes = LAYOUTS["W10"]
-    commands = config.W_COMMANDS
-    single, batch = SUBMIT_REFERENCE, config.REFERENCE_SYSTEM
-    runs = measure(
+    runs); every run awaits all its results; in a fresh process, as test_submit_form."""
+    lean = lean_measure(
         benchmark,
-        lambda: paired(
-            lambda: _submit_phase(workloads.throughput(batch, loop, lanes, commands, form=form)),
-            lambda: _submit_phase(workloads.throughput(single, loop, lanes, commands, form=form)),
-            config.PAIRS,
-            prepare=collected_heap,
-        ),
-        rounds=1,
+        lean_run(SUBMIT_REFERENCE, loop, "W10", form),
+        rounds=0,
         group=f"W10 submit phase · {loop}",
-        setup=collected_heap,
-    )[0]
+        top=lean_run(config.REFERENCE_SYSTEM, loop, "W10", form),
+        pairs=config.PAIRS,
+    )
+    assert lean.pairs is not None
+    pairs = Paired(_submit_phase(lean.pairs.tops), _submit_phase(lean.pairs.bottoms))
     label(benchmark, table="submit-cost", loop=loop, row=form, ref=None)
     benchmark.extra_info.update(
         workload="W10",
         form=form,
-        system=single,
-        commands=commands,
+        system=SUBMIT_REFERENCE,
+        commands=config.W_COMMANDS,
         pairs=config.PAIRS,
-        submit_ns=workloads.median([r.seconds / r.commands * 1e9 for r in runs.bottoms]),
-        submit_many_ns=workloads.median([r.seconds / r.commands * 1e9 for r in runs.tops]),
-        paired_ratio=runs.ratio,  # submit ns ÷ submit_many ns per command
+        submit_ns=workloads.median([r.seconds / r.commands * 1e9 for r in pairs.bottoms]),
+        submit_many_ns=workloads.median([r.seconds / r.commands * 1e9 for r in pairs.tops]),
+        paired_ratio=pairs.ratio,  # submit ns ÷ submit_many ns per command
     )

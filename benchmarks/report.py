@@ -175,7 +175,8 @@ TABLES = [
         "100,000 no-op commands a run, command i to lane i mod n, one `submit` (or `pool.submit`) "
         "each; `submit_many` gets the same commands grouped by lane. ops/s: median of 5 rounds; "
         "`÷ pool`: rate ÷ the pool's rate, lanecore-cython-submit's measured in back-to-back "
-        "pairs. A `gc.collect()` before each run, no `gc.freeze`",
+        "pairs. Every run in a fresh process that imports lanecore and not pytest "
+        "(`benchmarks/lean.py`), a `gc.collect()` before it, no `gc.freeze`",
         custom=forms_section,
     ),
     Table(
@@ -187,7 +188,7 @@ TABLES = [
         "time from the first submit to the last one returning ÷ commands, median of the runs; "
         "the ratio is measured in back-to-back pairs (each `submit` run between two "
         "`submit_many` runs of the same commands); the issue's bound is ≤ 1.3x. "
-        "A `gc.collect()` before each run, no `gc.freeze`",
+        "Run as the table above (`benchmarks/lean.py`, no `gc.freeze`)",
         custom=cost_section,
     ),
     Table(
