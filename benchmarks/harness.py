@@ -4,7 +4,13 @@ of rounds with ``benchmark.pedantic`` and put what report.py needs into ``extra_
 from __future__ import annotations
 
 import gc
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -13,6 +19,7 @@ from lanecore.bench import peers
 from lanecore.bench.results import Throughput, median
 
 R = TypeVar("R")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def fresh_heap() -> None:
@@ -25,26 +32,100 @@ def fresh_heap() -> None:
     gc.freeze()
 
 
+@dataclass(frozen=True, slots=True)
+class Paired:
+    """Runs in back-to-back pairs, top, bottom, top, ..., top (one top more than bottoms),
+    and the median of top's rate ÷ bottom's over the pairs."""
+
+    tops: list[Throughput]
+    bottoms: list[Throughput]
+
+    @property
+    def ratio(self) -> float:
+        """Each bottom run compared with the mean of its two neighbours: a slow spell of this
+        shared machine, or a drift of its speed over the pairs, then weighs on both sides of
+        each ratio, where the separate medians of two tests taken minutes apart would not."""
+        check_completed([*self.tops, *self.bottoms])
+        return median(
+            [
+                (before.ops_per_s + after.ops_per_s) / 2 / b.ops_per_s
+                for before, b, after in zip(self.tops, self.bottoms, self.tops[1:], strict=False)
+            ]
+        )
+
+
 def paired_ratio(
     top: Callable[[], Throughput], bottom: Callable[[], Throughput], pairs: int
 ) -> float:
-    """Median over ``pairs`` of top's rate ÷ bottom's, each bottom run between two top runs
-    (top, bottom, top, bottom, ..., top; every run after ``fresh_heap``) and compared with
-    the mean of its two neighbours: a slow spell of this shared machine, or a drift of its
-    speed over the pairs, then weighs on both sides of each ratio, where the separate medians
-    of two tests taken minutes apart would not."""
-    ratios = []
+    """Top's rate ÷ bottom's over ``pairs`` back-to-back pairs (see Paired), every run after
+    ``fresh_heap``."""
     fresh_heap()
-    before = top()
+    tops = [top()]
+    bottoms = []
     for _ in range(pairs):
         fresh_heap()
-        b = bottom()
+        bottoms.append(bottom())
         fresh_heap()
-        after = top()
-        check_completed([before, b, after])
-        ratios.append((before.ops_per_s + after.ops_per_s) / 2 / b.ops_per_s)
-        before = after
-    return median(ratios)
+        tops.append(top())
+    return Paired(tops, bottoms).ratio
+
+
+@dataclass(frozen=True, slots=True)
+class Lean:
+    """What ``in_lean_process`` ran: the rounds, and the pairs when a top was given."""
+
+    rounds: list[Throughput]
+    pairs: Paired | None
+
+
+def in_lean_process(
+    run: dict[str, Any], rounds: int, top: dict[str, Any] | None = None, pairs: int = 0
+) -> Lean:
+    """Run ``run`` (system, loop, workload, commands, form) ``rounds`` times, then ``pairs``
+    back-to-back pairs with ``top`` if given, in a fresh interpreter that imports lanecore
+    and not pytest (benchmarks/lean.py): the user's one-process script, a ``gc.collect()``
+    before each run and no ``gc.freeze``."""
+    spec = {"run": run, "rounds": rounds, "top": top, "pairs": pairs}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.lean"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"benchmarks.lean failed ({done.returncode}):\n{done.stderr}")
+    out = json.loads(done.stdout)
+
+    def results(key: str) -> list[Throughput]:
+        return [Throughput(**r) for r in out[key]]
+
+    return Lean(results("rounds"), Paired(results("tops"), results("bottoms")) if top else None)
+
+
+def lean_measure(
+    benchmark: Any,
+    run: dict[str, Any],
+    *,
+    rounds: int,
+    group: str,
+    top: dict[str, Any] | None = None,
+    pairs: int = 0,
+) -> Lean:
+    """``in_lean_process`` as one pytest-benchmark round (its own timing is the whole child
+    process; the rates come from inside each run)."""
+    done: list[Lean] = []
+    benchmark.group = group
+    benchmark.pedantic(
+        lambda: done.append(in_lean_process(run, rounds, top, pairs)),
+        rounds=1,
+        iterations=1,
+        warmup_rounds=0,
+    )
+    return done[0]
 
 
 def skip_if_missing(system: str) -> None:
@@ -80,7 +161,8 @@ def check_completed(results: list[Throughput]) -> None:
 
 
 def record_throughput(benchmark: Any, results: list[Throughput]) -> None:
-    """Check every command completed, then record the median and best rate over the rounds."""
+    """Check every command completed, then record the median and best rate over the rounds
+    (and the median submit-phase ns per command, where the workload measures it)."""
     check_completed(results)
     rates = [r.ops_per_s for r in results]
     benchmark.extra_info.update(
@@ -90,6 +172,9 @@ def record_throughput(benchmark: Any, results: list[Throughput]) -> None:
         ops_per_s_best=max(rates),
         seconds=median([r.seconds for r in results]),
     )
+    submit_ns = [r.submit_ns for r in results if r.submit_ns is not None]
+    if submit_ns:
+        benchmark.extra_info["submit_ns"] = median(submit_ns)
     details = results[-1].details
     if details:
         benchmark.extra_info.update(details)

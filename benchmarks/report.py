@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,29 +64,147 @@ OPS = [
 
 @dataclass(frozen=True)
 class Table:
-    """One kind of result: its columns and the metric compared with the reference row."""
+    """One kind of result: its columns and the metric compared with the reference row, or a
+    ``custom`` renderer of its own layout."""
 
     key: str
     title: str
     columns: list[Column]
     primary: str
     ratio_note: str
+    custom: Callable[[Table, list[Row]], list[str]] | None = None
+
+
+FORMS = ("fn", "partial", "object", "named")
+FORM_TITLES = {
+    "fn": "async function",
+    "partial": "`functools.partial`",
+    "object": "object command",
+    "named": "named command",
+}
+CY = "lanecore-cython"
+FORM_COLUMNS = [  # (system, header) of the forms table, left to right
+    (f"{CY}-submit", f"`{CY}-submit` ops/s"),
+    ("lanecore-python-submit", "`lanecore-python-submit` ops/s"),
+    (CY, f"`{CY}` (`submit_many`) ops/s"),
+    ("pool", "`pool` ops/s"),
+]
+
+
+def _loop_rows(benches: list[Row], table: str, loop: str | None) -> list[dict[str, Any]]:
+    return [
+        _info(b) for b in benches if _info(b).get("table") == table and _info(b).get("loop") == loop
+    ]
+
+
+def forms_section(table: Table, benches: list[Row]) -> list[str]:
+    """One row per workload and form: each system's ops/s side by side, then lanecore's
+    one-submit rate ÷ the pool's (paired when measured so) and submit_many's ÷ the pool's."""
+    lines: list[str] = []
+    for loop in LOOPS:
+        rows = _loop_rows(benches, table.key, loop)
+        if not rows:
+            continue
+        by = {(r["workload"], r["system"], r["form"]): r for r in rows}
+        systems = [(s, h) for s, h in FORM_COLUMNS if any(k[1] == s for k in by)]
+        workloads = list(dict.fromkeys(r["workload"] for r in rows))
+        headers = [
+            "workload",
+            "form",
+            *(h for _, h in systems),
+            f"`{CY}-submit` ÷ `pool`",
+            f"`{CY}` (`submit_many`) ÷ `pool`",
+        ]
+        lines += [f"#### {table.title} — {loop}", ""]
+        lines.append("| " + " | ".join(headers) + " |")
+        lines.append("|---|---|" + "|".join(["---:"] * (len(headers) - 2)) + "|")
+        for workload in workloads:
+            for form in FORMS:
+                present = [by.get((workload, s, form)) for s, _ in systems]
+                if not any(present):
+                    continue
+                cells = [workload, FORM_TITLES[form]]
+                cells += [_int(r["ops_per_s"]) if r else "—" for r in present]
+                single = by.get((workload, f"{CY}-submit", form))
+                many = by.get((workload, CY, form))
+                pool = by.get((workload, "pool", form))
+                if pool is not None and "paired_reference_ratio" in pool:
+                    cells.append(f"{_ratio(pool['paired_reference_ratio'])} (paired)")
+                elif pool is not None and single is not None:
+                    cells.append(_ratio(single["ops_per_s"] / pool["ops_per_s"]))
+                else:
+                    cells.append("—")
+                both = pool is not None and many is not None
+                cells.append(_ratio(many["ops_per_s"] / pool["ops_per_s"]) if both else "—")
+                lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", f"{table.ratio_note}.", ""]
+    return lines
+
+
+def cost_section(table: Table, benches: list[Row]) -> list[str]:
+    """Per form: ns per command of the submitting alone, one submit each vs submit_many."""
+    lines: list[str] = []
+    for loop in LOOPS:
+        rows = {r["form"]: r for r in _loop_rows(benches, table.key, loop)}
+        if not rows:
+            continue
+        lines += [
+            f"#### {table.title} — {loop}",
+            "",
+            "| form | `submit` ns/command | inside `submit_many` ns/command "
+            "| `submit` ÷ `submit_many` |",
+            "|---|---:|---:|---:|",
+        ]
+        for form in FORMS:
+            if form in rows:
+                r = rows[form]
+                lines.append(
+                    f"| {FORM_TITLES[form]} | {_int(r['submit_ns'])} | {_int(r['submit_many_ns'])}"
+                    f" | {_ratio(r['paired_ratio'])} (paired) |"
+                )
+        lines += ["", f"{table.ratio_note}.", ""]
+    return lines
 
 
 TABLES = [
     Table(
-        "W10",
-        "W10: no-op commands over 10 lanes (priorities 0-9, max 10 each)",
+        "submit-forms",
+        "W10/W1: one submit per command, by form",
         OPS,
         "ops_per_s",
-        "ops/s ÷ lanecore-cython's (higher is faster)",
+        "100,000 no-op commands a run, command i to lane i mod n, one `submit` (or `pool.submit`) "
+        "each; `submit_many` gets the same commands grouped by lane. ops/s: median of 5 rounds; "
+        "`÷ pool`: rate ÷ the pool's rate, lanecore-cython-submit's measured in back-to-back "
+        "pairs. Every run in a fresh process that imports lanecore and not pytest "
+        "(`benchmarks/lean.py`), a `gc.collect()` before it, no `gc.freeze`",
+        custom=forms_section,
+    ),
+    Table(
+        "submit-cost",
+        "Submitting alone, W10, lanecore-cython: ns per command, one `submit` each vs "
+        "inside `submit_many`",
+        [],
+        "paired_ratio",
+        "time from the first submit to the last one returning ÷ commands, median of the runs; "
+        "the ratio is measured in back-to-back pairs (each `submit` run between two "
+        "`submit_many` runs of the same commands); the issue's bound is ≤ 1.3x. "
+        "Run as the table above (`benchmarks/lean.py`, no `gc.freeze`)",
+        custom=cost_section,
+    ),
+    Table(
+        "W10",
+        "W10: `submit_many` per lane vs the peers, no-op commands over 10 lanes "
+        "(priorities 0-9, max 10 each)",
+        OPS,
+        "ops_per_s",
+        "ops/s ÷ lanecore-cython's (higher is faster); `gc.freeze()` before each round",
     ),
     Table(
         "W1",
-        "W1: no-op commands into one lane (max 10)",
+        "W1: `submit_many` vs the peers, no-op commands into one lane (max 10)",
         OPS,
         "ops_per_s",
-        "ops/s ÷ lanecore-cython's (higher is faster)",
+        "ops/s ÷ lanecore-cython's (higher is faster); `gc.freeze()` before each round",
     ),
     Table(
         "PREEMPT",
@@ -248,6 +366,8 @@ def machine_section(data: dict[str, Any]) -> list[str]:
 
 
 def table_section(table: Table, benches: list[Row]) -> list[str]:
+    if table.custom is not None:
+        return table.custom(table, benches)
     lines: list[str] = []
     for loop in LOOPS:
         rows = [
@@ -296,21 +416,30 @@ def other_section(benches: list[Row]) -> list[str]:
 # ------------------------------------------------------------------------------ figures
 @dataclass(frozen=True)
 class Figure:
+    """One line of the Figures table: what is measured per loop and when it meets its target
+    (``ok``, or ``ok_on[loop]`` where a loop has a target of its own)."""
+
     name: str
     target: str
     measure: Callable[[list[Row], str | None], tuple[float, str] | None]  # (value, shown) per loop
     ok: Callable[[float], bool]
     loops: tuple[str | None, ...] = ("uvloop", "asyncio")
+    ok_on: dict[str | None, Callable[[float], bool]] = field(default_factory=dict)
+
+    def met(self, value: float, loop: str | None) -> bool:
+        return self.ok_on.get(loop, self.ok)(value)
 
 
 def _metric(
-    table: str, row: str, key: str
+    table: str, row: str, key: str, *, ratio: bool = False
 ) -> Callable[[list[Row], str | None], tuple[float, str] | None]:
     def get(benches: list[Row], loop: str | None) -> tuple[float, str] | None:
         info = find(benches, table, row, loop)
         if info is None or key not in info:
             return None
         value = float(info[key])
+        if ratio:
+            return value, f"{value:.2f}x (paired)"
         return value, f"{value:,.1f}" if abs(value) < 1000 else f"{value:,.0f}"
 
     return get
@@ -378,21 +507,47 @@ def _paired_quotient(
     return get
 
 
+def _single_submit(workload: str, form: str) -> Figure:
+    """lanecore-cython, one submit per command in ``form``, ÷ the pool (paired)."""
+    return Figure(
+        f"{workload}, one `submit` per command, {FORM_TITLES[form]}: lanecore ÷ hand-written pool",
+        "≥ 4x on uvloop, ≥ 3x on asyncio",
+        _paired_quotient(
+            "submit-forms", f"{workload} {CY}-submit {form}", f"{workload} pool {form}"
+        ),
+        lambda v: v >= 4,
+        ok_on={"asyncio": lambda v: v >= 3},
+    )
+
+
+def _submit_cost(form: str) -> Figure:
+    """ns per command of one submit ÷ of the same command inside submit_many (paired)."""
+    return Figure(
+        f"`submit` ÷ inside `submit_many`, ns per command (W10), {FORM_TITLES[form]}",
+        "≤ 1.3x",
+        _metric("submit-cost", form, "paired_ratio", ratio=True),
+        lambda v: v <= 1.3,
+    )
+
+
 def figures(callgrind: dict[str, Any] | None) -> list[Figure]:
-    cy = "lanecore-cython"
+    cy = CY
     result = [
+        *(_single_submit("W10", form) for form in FORMS),
         Figure(
-            "W10 throughput, lanecore (compiled)",
+            "W10, `submit_many` per lane (gc.freeze before each round): lanecore ÷ pool",
+            "≥ 6x on uvloop",
+            _paired_quotient("W10", cy, "pool"),
+            lambda v: v >= 6,
+            ("uvloop",),
+        ),
+        *(_single_submit("W1", form) for form in FORMS),
+        *(_submit_cost(form) for form in FORMS),
+        Figure(
+            "W10 throughput, lanecore (compiled), `submit_many`",
             "≥ 1,000,000 ops/s on uvloop",
             _metric("W10", cy, "ops_per_s"),
             lambda v: v >= 1_000_000,
-            ("uvloop",),
-        ),
-        Figure(
-            "W10: lanecore ÷ hand-written pool",
-            "≥ 4x on uvloop",
-            _paired_quotient("W10", cy, "pool"),
-            lambda v: v >= 4,
             ("uvloop",),
         ),
         Figure(
@@ -489,7 +644,7 @@ def figures(callgrind: dict[str, Any] | None) -> list[Figure]:
             )
 
         result.insert(
-            5,
+            next(i for i, f in enumerate(result) if f.name.startswith("PREEMPT p99:")) + 1,
             Figure(
                 "instructions per push+pop: twin ÷ compiled",
                 "≥ 5x",
@@ -510,7 +665,7 @@ def figures_section(benches: list[Row], callgrind: dict[str, Any] | None) -> lis
             if got is None:
                 continue
             value, text = got
-            met = figure.ok(value)
+            met = figure.met(value, loop)
             verdicts.append((loop, met))
             shown.append(f"{loop}: {text}" if loop else text)
         if not verdicts:

@@ -1,9 +1,10 @@
 """The workloads, as plain functions: each builds a fresh event loop (or core table), runs one
 workload to completion for one system, and returns what happened (counts and timings).
 
-W10 / W1 throughput, the drain rate and PREEMPT live in ``lanecore.bench`` (installed, so
-``lanecore bench`` runs them too) and are re-exported here; this module adds the suite-only
-workloads: token buckets, rate limits, the core alone and memory.
+W10 / W1 throughput (in every command form), the drain rate and PREEMPT live in
+``lanecore.bench`` (installed, so ``lanecore bench`` runs them too) and are re-exported here;
+this module adds the suite-only workloads: token buckets, rate limits, the core alone and
+memory.
 
 The bench_*.py files time them with pytest-benchmark; tests/test_benchmarks_smoke.py runs
 them once at tiny sizes and checks the counts. Rates come from ``time.perf_counter()`` taken
@@ -24,6 +25,7 @@ from typing import Any
 
 from lanecore import RateLimitConfig, _impl
 from lanecore.bench import peers
+from lanecore.bench.forms import FORMS
 from lanecore.bench.lanes import LaneLayout, build_manager, core_name, layout, split
 from lanecore.bench.loops import run_on
 from lanecore.bench.preempt import PATIENCE_SECONDS, PROMPT_SECONDS, preempt
@@ -31,6 +33,7 @@ from lanecore.bench.results import Preempt, Throughput, median, percentile
 from lanecore.bench.throughput import LAYOUTS, OVERHEAD_VARIANTS, drain, throughput
 
 __all__ = [
+    "FORMS",
     "LAYOUTS",
     "OVERHEAD_VARIANTS",
     "PATIENCE_SECONDS",

@@ -43,6 +43,42 @@ def test_pool_throughput(workload: str) -> None:
     _complete(workloads.throughput("pool", LOOP, LAYOUTS[workload], COMMANDS))
 
 
+@pytest.mark.parametrize("form", workloads.FORMS)
+@pytest.mark.parametrize(
+    "system", [*(f"lanecore-{c}{m}" for c in CORES for m in ("", "-submit")), "pool"]
+)
+def test_command_forms(system: str, form: str) -> None:
+    """Every form through one submit each (lanes interleaved), submit_many and the pool; the
+    submitting alone is timed too, and is part of the whole."""
+    for workload in LAYOUTS:
+        result = workloads.throughput(system, LOOP, LAYOUTS[workload], COMMANDS, form=form)
+        _complete(result)
+        assert result.submit_seconds is not None
+        assert 0 < result.submit_seconds <= result.seconds
+        assert result.submit_ns == result.submit_seconds / COMMANDS * 1e9
+
+
+def test_lean_process() -> None:
+    """The one-submit-per-command rows' fresh process: the rounds, then top/run pairs."""
+    from benchmarks.harness import in_lean_process
+
+    run = {"system": "pool", "loop": LOOP, "workload": "W1", "commands": COMMANDS, "form": "named"}
+    top = {**run, "system": f"lanecore-{CORES[0]}-submit"}
+    lean = in_lean_process(run, 2, top, 2)
+    assert lean.pairs is not None
+    assert [len(lean.rounds), len(lean.pairs.tops), len(lean.pairs.bottoms)] == [2, 3, 2]
+    for result in [*lean.rounds, *lean.pairs.tops, *lean.pairs.bottoms]:
+        _complete(result)
+        assert result.submit_seconds is not None
+    assert lean.pairs.ratio > 0
+    assert in_lean_process(run, 1).pairs is None
+
+
+def test_unknown_form() -> None:
+    with pytest.raises(ValueError, match="form must be one of"):
+        workloads.throughput("pool", LOOP, LAYOUTS["W10"], COMMANDS, form="lambda")
+
+
 def test_aiojobs_throughput() -> None:
     pytest.importorskip("aiojobs")
     _complete(workloads.throughput("aiojobs", LOOP, LAYOUTS["W10"], COMMANDS))

@@ -22,12 +22,16 @@ from lanecore.cli import main
 from lanecore.cli.bench_progress import PlainProgress, RichProgress, choose_progress
 
 REPO = Path(__file__).resolve().parent.parent
-LANECORE = [f"lanecore-{core}" for core in ("cython", "python") if core in _impl.CORES]
-REFERENCE = "lanecore-cython" if "cython" in _impl.CORES else "lanecore-python"
+CORES = [core for core in ("cython", "python") if core in _impl.CORES]
+LANECORE = [f"lanecore-{core}{mode}" for core in CORES for mode in ("-submit", "")]
+BATCH = f"lanecore-{CORES[0]}"  # the best core's submit_many row
+REFERENCE = f"{BATCH}-submit"  # the best core, one submit per command
 TINY = ["bench", "--size", "200", "--rounds", "1", "--tries", "3", "--loop", "asyncio"]
 HEADER = re.compile(
-    r"^system\s+loop\s+commands\s+ops/s\s+ratio\s+PREEMPT p50 µs\s+PREEMPT p99 µs$", re.M
+    r"^system\s+loop\s+commands\s+ops/s\s+ratio\s+÷ pool\s+PREEMPT p50 µs\s+PREEMPT p99 µs$",
+    re.M,
 )
+RATIO, VS_POOL, P50, P99 = 4, 5, 6, 7  # cell indexes
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -56,18 +60,27 @@ def test_tiny_run_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     systems = ",".join([*LANECORE, "pool"])
     code, out, err = run_cli(capsys, *TINY, "--systems", systems)
     assert code == 0, err
-    assert "W10, 200 commands a run, 1 round; PREEMPT: 200 queued 50 ms prompts" in out
+    assert (
+        "W10, fn form (async function), 200 commands a run, 1 round; "
+        "PREEMPT: 200 queued 50 ms prompts"
+    ) in out
     assert re.search(r"^\[1/\d+\] throughput · asyncio · ", out, re.M)  # plain progress
     rows = table_rows(out)
-    assert list(rows) == [*LANECORE, "pool"]
+    assert list(rows) == [*LANECORE, "pool"]  # the reference row first
     for cells in rows.values():
         assert cells[1:3] == ["asyncio", "200"]
         assert float(cells[3].replace(",", "")) > 0
-        assert cells[4].endswith("x")
-    assert rows[REFERENCE][4] == "1.00x"
+        assert cells[RATIO].endswith("x") and cells[VS_POOL].endswith("x")
+    assert rows[REFERENCE][RATIO] == "1.00x"
+    assert rows["pool"][VS_POOL] == "1.00x"
     # lanecore starts control at once; the pool's busy workers make it wait for a prompt
-    assert us(rows[REFERENCE][6]) < 25_000 < us(rows["pool"][6])
+    assert us(rows[REFERENCE][P99]) < 25_000 < us(rows["pool"][P99])
+    # PREEMPT runs once per core: on the -submit row, not again on submit_many's
+    assert rows[BATCH][P50:] == ["-", "-"]
     assert f"ratio: ops/s ÷ {REFERENCE}'s on the same loop" in out
+    ratio = r"\d+\.\d\dx on asyncio"
+    assert re.search(rf"^{REFERENCE} \(one submit per command\) ÷ pool: {ratio}$", out, re.M)
+    assert re.search(rf"^{BATCH} \(submit_many per lane\) ÷ pool: {ratio}$", out, re.M)
 
 
 def test_w1_without_preempt(capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,8 +88,33 @@ def test_w1_without_preempt(capsys: pytest.CaptureFixture[str]) -> None:
         capsys, *TINY, "--tries", "0", "--workload", "W1", "--systems", REFERENCE
     )
     assert code == 0
-    assert "W1, 200 commands" in out and "PREEMPT skipped (--tries 0)" in out
-    assert table_rows(out)[REFERENCE][5:] == ["-", "-"]
+    assert "W1, fn form (async function), 200 commands" in out
+    assert "PREEMPT skipped (--tries 0)" in out
+    assert table_rows(out)[REFERENCE][VS_POOL:] == ["-", "-", "-"]  # no pool, no PREEMPT
+    assert "(one submit per command) ÷ pool" not in out  # no headline without the pool
+
+
+@pytest.mark.parametrize("form", ["partial", "object", "named"])
+def test_forms(capsys: pytest.CaptureFixture[str], form: str) -> None:
+    systems = f"{REFERENCE},{BATCH},pool,aiojobs"
+    code, out, err = run_cli(capsys, *TINY, "--tries", "0", "--form", form, "--systems", systems)
+    assert code == 0, err
+    assert f"W10, {form} form (" in out
+    assert "note: aiojobs: no-op async function commands (--form is for lanecore)" in out
+    rows = table_rows(out)
+    assert list(rows) == [REFERENCE, BATCH, "pool", "aiojobs"]
+    assert rows[REFERENCE][RATIO] == "1.00x" and rows["pool"][VS_POOL] == "1.00x"
+    assert f"{REFERENCE} (one submit per command) ÷ pool: " in out
+
+
+def test_reference_falls_back_to_submit_many(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, *TINY, "--systems", f"{BATCH},pool")
+    assert code == 0
+    assert f"note: ratios are to {BATCH}: {REFERENCE} is not among the systems run" in out
+    rows = table_rows(out)
+    assert rows[BATCH][RATIO] == "1.00x"
+    assert us(rows[BATCH][P99]) < 25_000  # its PREEMPT runs: no -submit row to run it
+    assert f"{BATCH} (submit_many per lane) ÷ pool: " in out
 
 
 def test_json_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -85,10 +123,12 @@ def test_json_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None
     assert code == 0
     assert f"wrote {path}" in out
     data = json.loads(path.read_text())
-    assert data["size"] == 200 and data["loops"] == ["asyncio"]
+    assert data["size"] == 200 and data["loops"] == ["asyncio"] and data["form"] == "fn"
+    assert data["reference"] == REFERENCE
     assert data["preempt"] == {"pending": 200, "tries": 3, "prompt_ms": 50.0, "patience_s": 1.0}
     assert [row["system"] for row in data["rows"]] == [REFERENCE, "pool"]
-    assert data["rows"][0]["ratio"] == 1.0
+    assert data["rows"][0]["ratio"] == 1.0 and data["rows"][1]["vs_pool"] == 1.0
+    assert data["rows"][0]["vs_pool"] > 0
     assert data["rows"][1]["preempt_samples"] == 3
 
 
@@ -127,6 +167,7 @@ def test_plot_without_matplotlib_is_a_usage_error(
         (["--systems", ","], "expected a comma-separated list"),
         (["--loop", "trio"], "argument --loop: invalid choice"),
         (["--workload", "W5"], "argument --workload: invalid choice"),
+        (["--form", "lambda"], "argument --form: invalid choice"),
         (["--plot", "chart.gif"], "written as .png, .svg, .pdf"),
         (["--json", "/no/such/dir/out.json"], "directory does not exist"),
     ],
@@ -144,7 +185,7 @@ def test_bad_arguments_exit_2(
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "bench", "--help")
     assert code == 0
-    for option in ("--size", "--loop", "--systems", "--rounds", "--tries", "--plot", "--json"):
+    for option in ("--size", "--loop", "--systems", "--form", "--rounds", "--tries", "--plot"):
         assert option in out
     _, top, _ = run_cli(capsys, "--help")
     assert "bench" in top
@@ -163,7 +204,8 @@ def test_missing_peers_are_skipped_with_a_note(
     )
     assert f"note: no ratios: {REFERENCE} is not among the systems run" in out
     rows = table_rows(out)
-    assert list(rows) == ["pool"] and rows["pool"][4] == "-"
+    assert list(rows) == ["pool"] and rows["pool"][RATIO] == "-"
+    assert rows["pool"][VS_POOL] == "1.00x"
 
 
 def test_uvloop_missing(
@@ -187,6 +229,13 @@ def test_nothing_installed_to_run(
     code, _, err = run_cli(capsys, "bench", "--systems", "aiojobs")
     assert code == 1
     assert "nothing to run: aiojobs skipped" in err
+
+
+def test_form_choices_are_the_workloads_forms() -> None:
+    from lanecore.bench.forms import FORMS
+    from lanecore.cli.bench_args import FORMS as CHOICES
+
+    assert CHOICES == FORMS
 
 
 def test_progress_choice_and_rich_bar() -> None:

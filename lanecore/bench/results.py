@@ -26,16 +26,26 @@ def median(values: Sequence[float]) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Throughput:
-    """``commands`` were submitted, ``completed`` finished normally, in ``seconds``."""
+    """``commands`` were submitted, ``completed`` finished normally, in ``seconds``; the
+    submits alone (first submit to the last one returning) took ``submit_seconds``, where
+    the workload measures it."""
 
     commands: int
     completed: int
     seconds: float
     details: dict[str, Any] = field(default_factory=dict)
+    submit_seconds: float | None = None
 
     @property
     def ops_per_s(self) -> float:
         return self.commands / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def submit_ns(self) -> float | None:
+        """Nanoseconds of submitting per command, where measured."""
+        if self.submit_seconds is None:
+            return None
+        return self.submit_seconds / self.commands * 1e9
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,28 +2,26 @@
 awaited, for lanecore (either core) and its peers; also the drain rate of a pre-filled queue.
 
 Rates come from ``time.perf_counter()`` taken inside the workload, from just before the
-first submit to the last result (not loop start-up or teardown).
+first submit to the last result (not loop start-up or teardown); ``submit_seconds`` is the
+part from the first submit to the last one returning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import Any
 
 from lanecore import RetryPolicy
-from lanecore.bench import peers
-from lanecore.bench.lanes import (
-    LaneLayout,
-    build_manager,
-    core_name,
-    layout,
-    split,
-    succeeded,
-)
+from lanecore.bench import forms, peers
+from lanecore.bench.forms import FORMS, check_form
+from lanecore.bench.lanes import LaneLayout, build_manager, core_name, layout, succeeded
 from lanecore.bench.loops import run_on
 from lanecore.bench.results import Throughput
 from lanecore.metrics.names import COMMANDS_COMPLETED
+
+__all__ = ["FORMS", "LAYOUTS", "OVERHEAD_VARIANTS", "W1", "W10", "drain", "throughput"]
 
 OVERHEAD_VARIANTS = ("plain", "subscriber", "retries", "global_cap", "metrics")
 """W10 with one feature on: an event subscriber, retries configured but never used, a global
@@ -43,22 +41,28 @@ def throughput(
     *,
     variant: str = "plain",
     a3s_threads: int = 16,
+    form: str = "fn",
 ) -> Throughput:
-    """Submit ``commands`` no-op commands spread evenly over ``lanes`` (lane by lane, all at
-    once) and await every result. Systems: lanecore-<core> (``submit_many`` per lane),
-    lanecore-<core>-submit (one ``submit`` per command), pool, aiojobs, a3s-lane.
-    ``variant`` (lanecore only): one of OVERHEAD_VARIANTS."""
+    """Submit ``commands`` no-op commands over ``lanes`` (all at once) and await every result.
+
+    Systems: lanecore-<core> (``submit_many`` per lane), lanecore-<core>-submit and pool (one
+    ``submit`` per command, command i to lane i mod n), aiojobs, a3s-lane. ``form`` (lanecore
+    and pool): how each command is written, one of ``forms.FORMS``; commands are built before
+    the timer starts. ``variant`` (lanecore only): one of OVERHEAD_VARIANTS."""
+    check_form(form)
     if system == "a3s-lane":
         done, seconds = peers.a3s_run(lanes, commands, a3s_threads)
         return Throughput(commands, done, seconds, {"threads": a3s_threads})
     if system == "pool":
-        return run_on(loop, lambda: _pool_throughput(lanes, commands))
+        return run_on(loop, lambda: _pool_throughput(lanes, commands, form))
     if system == "aiojobs":
         return run_on(loop, lambda: _aiojobs_throughput(lanes, commands))
     batch = not system.endswith("-submit")
     return run_on(
         loop,
-        lambda: _lanecore_throughput(core_name(system), lanes, commands, batch, variant, False),
+        lambda: _lanecore_throughput(
+            core_name(system), lanes, commands, batch, variant, False, form
+        ),
     )
 
 
@@ -66,7 +70,7 @@ def drain(system: str, loop: str, lanes: LaneLayout, pending: int) -> Throughput
     """Queue ``pending`` commands first (not timed), then time how fast they all complete."""
     return run_on(
         loop,
-        lambda: _lanecore_throughput(core_name(system), lanes, pending, True, "plain", True),
+        lambda: _lanecore_throughput(core_name(system), lanes, pending, True, "plain", True, "fn"),
     )
 
 
@@ -77,6 +81,7 @@ async def _lanecore_throughput(
     batch: bool,
     variant: str,
     drain_only: bool,
+    form: str,
 ) -> Throughput:
     if variant not in OVERHEAD_VARIANTS:
         raise ValueError(f"variant must be one of {OVERHEAD_VARIANTS}, got {variant!r}")
@@ -87,9 +92,15 @@ async def _lanecore_throughput(
         global_cap=sum(high for _, _, high in lanes) if variant == "global_cap" else 0,
         metrics=variant == "metrics",
     )
-    counts = split(commands, len(lanes))
-    noop = peers.noop
-    batches = [(spec[0], [noop] * n) for spec, n in zip(lanes, counts, strict=True)]
+    if form == "named":
+        manager.register(forms.NAMED, forms.noop_handler)
+    lane_ids = [lane_id for lane_id, _, _ in lanes]
+    if batch:  # lane j gets commands j, j + n, ...: the ones one submit each would send it
+        grouped = forms.by_lane(forms.batch_commands(form, commands), len(lanes))
+        batches = list(zip(lane_ids, grouped, strict=True))
+    else:
+        lane_of = forms.interleaved(lane_ids, commands)
+        made = forms.items(form, commands)
     details: dict[str, Any] = {}
     seen = 0
 
@@ -114,11 +125,16 @@ async def _lanecore_throughput(
         else:
             submit = manager.submit
             append = handles.append
-            for lane_id, fns in batches:
-                for fn in fns:
-                    append(submit(lane_id, fn))
+            if form == "named":
+                name = forms.NAMED
+                for lane_id, payload in zip(lane_of, made, strict=True):
+                    append(submit(lane_id, name, payload))
+            else:
+                for lane_id, command in zip(lane_of, made, strict=True):
+                    append(submit(lane_id, command))
+        submitted = time.perf_counter()
         if drain_only:
-            start = time.perf_counter()
+            start = submitted
         for handle in handles:
             await handle
         seconds = time.perf_counter() - start
@@ -128,28 +144,38 @@ async def _lanecore_throughput(
     if reader is not None and stream is not None:
         await reader
         details = {"events_read": seen, "events_dropped": stream.dropped}
-    return Throughput(commands, succeeded(handles), seconds, details)
+    return Throughput(commands, succeeded(handles), seconds, details, submitted - start)
 
 
-async def _pool_throughput(lanes: LaneLayout, commands: int) -> Throughput:
+async def _pool_throughput(lanes: LaneLayout, commands: int, form: str) -> Throughput:
+    """One ``pool.submit`` per command, command i at lane i mod n's priority; the form's
+    callable is made in the submitting loop where the pool's user would make it."""
     pool = peers.PriorityPool(sum(high for _, _, high in lanes))
     await pool.start()
-    counts = split(commands, len(lanes))
-    noop = peers.noop
+    priority_of = forms.interleaved([priority for _, priority, _ in lanes], commands)
+    made = forms.items(form, commands)
     try:
         start = time.perf_counter()
         futures: list[asyncio.Future[Any]] = []
         submit = pool.submit
         append = futures.append
-        for (_, priority, _), n in zip(lanes, counts, strict=True):
-            for _ in range(n):
-                append(submit(priority, noop))
+        if form == "object":
+            for priority, command in zip(priority_of, made, strict=True):
+                append(submit(priority, command.execute))
+        elif form == "named":
+            partial, handler = functools.partial, forms.noop_handler
+            for priority, payload in zip(priority_of, made, strict=True):
+                append(submit(priority, partial(handler, payload)))
+        else:
+            for priority, fn in zip(priority_of, made, strict=True):
+                append(submit(priority, fn))
+        submitted = time.perf_counter()
         for future in futures:
             await future
         seconds = time.perf_counter() - start
     finally:
         await pool.close()
-    return Throughput(commands, succeeded(futures), seconds)
+    return Throughput(commands, succeeded(futures), seconds, submit_seconds=submitted - start)
 
 
 async def _aiojobs_throughput(lanes: LaneLayout, commands: int) -> Throughput:

@@ -25,6 +25,7 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         loop=args.loop,
         systems=tuple(args.systems),
         workload=args.workload,
+        form=args.form,
         rounds=args.rounds,
         tries=args.tries,
         plot=args.plot,

@@ -12,8 +12,20 @@ from typing import Any
 
 from lanecore.cli.argtypes import count
 
-SYSTEMS: tuple[str, ...] = ("lanecore-cython", "lanecore-python", "pool", "aiojobs", "a3s-lane")
-"""Every system ``--systems`` accepts, in table order."""
+SYSTEMS: tuple[str, ...] = (
+    "lanecore-cython-submit",
+    "lanecore-cython",
+    "lanecore-python-submit",
+    "lanecore-python",
+    "pool",
+    "aiojobs",
+    "a3s-lane",
+)
+"""Every system ``--systems`` accepts, in table order: lanecore-<core>-submit is one
+``submit`` per command (lanes interleaved), lanecore-<core> is ``submit_many`` per lane."""
+
+FORMS: tuple[str, ...] = ("fn", "partial", "object", "named")
+"""``--form`` choices: ``lanecore.bench.forms.FORMS`` (not imported, to keep this stdlib-only)."""
 
 LOOP_CHOICES: tuple[str, ...] = ("asyncio", "uvloop", "both")
 WORKLOADS: tuple[str, ...] = ("W10", "W1")
@@ -76,8 +88,10 @@ def add_bench_parser(sub: Any) -> None:
             "Run the peer comparison of benchmarks/ at a chosen size: W10 (or W1) throughput "
             "of no-op commands, and PREEMPT (submit -> start of control commands while the "
             "prompt lane is full and 50 ms prompts are queued), for each system on each loop. "
-            "Prints a table with ops/s, the ratio to lanecore's compiled core and PREEMPT "
-            "p50/p99. Systems or loops that are not installed are skipped with a note."
+            "The reference is lanecore's compiled core with one submit per command (lanes "
+            "interleaved), beside submit_many and the hand-written pool. Prints a table with "
+            "ops/s, the ratio to the reference, the ratio to the pool and PREEMPT p50/p99. "
+            "Systems or loops that are not installed are skipped with a note."
         ),
     )
     bench.add_argument(
@@ -106,6 +120,14 @@ def add_bench_parser(sub: Any) -> None:
         choices=WORKLOADS,
         default="W10",
         help="W10: 10 lanes, priorities 0-9, max 10 each (default); W1: one lane, max 10",
+    )
+    bench.add_argument(
+        "--form",
+        choices=FORMS,
+        default="fn",
+        help="how each command is written (lanecore and the pool): fn, an async function "
+        "(default); partial, functools.partial(fn, i); object, an instance with async "
+        "execute(); named, a registered handler and an int payload",
     )
     bench.add_argument(
         "--rounds",

@@ -33,6 +33,7 @@ class BenchOptions:
     loop: str = "both"
     systems: tuple[str, ...] = SYSTEMS
     workload: str = "W10"
+    form: str = "fn"
     rounds: int = 3
     tries: int = 50
     plot: Path | None = None
@@ -62,7 +63,7 @@ class Plan:
     options: BenchOptions
     loops: tuple[str, ...]
     systems: tuple[str, ...]
-    reference: str  # the row ratios divide by: the compiled core, else the twin
+    reference: str | None  # the row ratios divide by (see make_plan); None: no ratios
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -79,7 +80,11 @@ class Plan:
         return 1 if system in SINGLE_ROUND else self.options.rounds
 
     def runs_preempt(self, system: str) -> bool:
-        return self.options.tries > 0 and system not in NO_PREEMPT
+        """PREEMPT runs once per core: its control commands are one submit each, so
+        lanecore-<core> leaves it to lanecore-<core>-submit when both run."""
+        if self.options.tries <= 0 or system in NO_PREEMPT:
+            return False
+        return not (is_lanecore(system) and f"{system}-submit" in self.systems)
 
     def steps(self) -> list[Step]:
         """Every round in the order they run: per loop, per system, throughput then PREEMPT."""
@@ -104,10 +109,32 @@ def _loops(choice: str, notes: list[str]) -> tuple[str, ...]:
     return (choice,)
 
 
+def is_lanecore(system: str) -> bool:
+    """lanecore-<core> (submit_many), not lanecore-<core>-submit or a peer."""
+    return system.startswith("lanecore-") and not system.endswith("-submit")
+
+
+def _reference(systems: tuple[str, ...], notes: list[str]) -> str | None:
+    """The row ratios divide by: the best core's one-submit-per-command row, else the first
+    lanecore row that runs (with a note), else None."""
+    core = "cython" if "cython" in _impl.CORES else "python"
+    wanted = f"lanecore-{core}-submit"
+    if wanted in systems:
+        if core != "cython":
+            notes.append(f"ratios are to {wanted}: the compiled core is not available")
+        return wanted
+    ours = [s for s in systems if s.startswith("lanecore-")]
+    if not ours:
+        notes.append(f"no ratios: {wanted} is not among the systems run")
+        return None
+    notes.append(f"ratios are to {ours[0]}: {wanted} is not among the systems run")
+    return ours[0]
+
+
 def _missing(system: str) -> str | None:
     """Why ``system`` cannot run here, or None."""
     if system.startswith("lanecore-"):
-        core = system.removeprefix("lanecore-")
+        core = system.removeprefix("lanecore-").removesuffix("-submit")
         if core in _impl.CORES:
             return None
         return f"the {core} core is not available ({_impl.COMPILED_IMPORT_ERROR or 'not built'})"
@@ -128,11 +155,11 @@ def make_plan(options: BenchOptions) -> Plan:
     if not systems:
         raise CliError("nothing to run: " + "; ".join(notes))
     ordered = tuple(s for s in SYSTEMS if s in systems)
-    reference = "lanecore-cython" if "cython" in _impl.CORES else "lanecore-python"
-    if reference not in ordered:
-        notes.append(f"no ratios: {reference} is not among the systems run")
-    elif reference != "lanecore-cython":
-        notes.append("ratios are to lanecore-python: the compiled core is not available")
+    reference = _reference(ordered, notes)
+    if options.form != "fn":
+        for system in ("aiojobs", "a3s-lane"):
+            if system in ordered:
+                notes.append(f"{system}: no-op async function commands (--form is for lanecore)")
     for system in ordered:
         if system in NO_PREEMPT and options.tries > 0:
             notes.append(f"{system}: no PREEMPT ({NO_PREEMPT[system]})")

@@ -25,6 +25,7 @@ class BenchRow:
     ops_per_s: float  # median over the rounds
     ops_per_s_best: float
     ratio: float | None  # ops/s ÷ the reference row's on the same loop
+    vs_pool: float | None  # ops/s ÷ the pool's on the same loop
     preempt_p50_us: float | None = None
     preempt_p99_us: float | None = None
     preempt_samples: int = 0
@@ -34,7 +35,14 @@ class BenchRow:
 def _throughput(plan: Plan, step: Step) -> Throughput:
     lanes = LAYOUTS[plan.options.workload]
     commands = plan.commands(step.system)
-    result = throughput(step.system, step.loop, lanes, commands, a3s_threads=A3S_THREADS)
+    result = throughput(
+        step.system,
+        step.loop,
+        lanes,
+        commands,
+        a3s_threads=A3S_THREADS,
+        form=plan.options.form,
+    )
     if result.completed != result.commands:
         raise CliError(
             f"{step.label}: only {result.completed} of {result.commands} commands completed"
@@ -82,9 +90,14 @@ def _rows(
     latencies: dict[tuple[str, str], list[Preempt]],
 ) -> list[BenchRow]:
     rows: list[BenchRow] = []
+
+    def rate_of(loop: str, system: str | None) -> float | None:
+        runs = rates.get((loop, system)) if system is not None else None
+        return median([r.ops_per_s for r in runs]) if runs else None
+
     for loop in plan.loops:
-        reference = rates.get((loop, plan.reference))
-        ref_rate = median([r.ops_per_s for r in reference]) if reference else None
+        ref_rate = rate_of(loop, plan.reference)
+        pool_rate = rate_of(loop, "pool")
         for system in plan.systems:
             runs = rates[(loop, system)]
             rate = median([r.ops_per_s for r in runs])
@@ -99,6 +112,7 @@ def _rows(
                     ops_per_s=rate,
                     ops_per_s_best=max(r.ops_per_s for r in runs),
                     ratio=rate / ref_rate if ref_rate else None,
+                    vs_pool=rate / pool_rate if pool_rate else None,
                     preempt_p50_us=percentile(samples, 50) if samples else None,
                     preempt_p99_us=percentile(samples, 99) if samples else None,
                     preempt_samples=len(samples),

@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from lanecore import IMPLEMENTATION, __version__
+from lanecore.bench.forms import FORM_TITLES
 from lanecore.bench.preempt import PATIENCE_SECONDS, PROMPT_SECONDS
 from lanecore.cli.bench_plan import Plan
 from lanecore.cli.bench_run import BenchRow
@@ -17,6 +18,7 @@ COLUMNS: tuple[str, ...] = (
     "commands",
     "ops/s",
     "ratio",
+    "÷ pool",
     "PREEMPT p50 µs",
     "PREEMPT p99 µs",
 )
@@ -45,6 +47,7 @@ def _cells(row: BenchRow) -> tuple[str, ...]:
         f"{row.commands:,}",
         f"{row.ops_per_s:,.0f}",
         fmt_ratio(row.ratio),
+        fmt_ratio(row.vs_pool),
         fmt_us(row.preempt_p50_us, row.preempt_gave_up),
         fmt_us(row.preempt_p99_us, row.preempt_gave_up),
     )
@@ -65,6 +68,7 @@ def heading(plan: Plan) -> str:
     )
     return (
         f"lanecore {__version__} bench ({IMPLEMENTATION} core): {options.workload}, "
+        f"{options.form} form ({FORM_TITLES[options.form]}), "
         f"{_count(options.size, 'command', 'commands')} a run, "
         f"{_count(options.rounds, 'round', 'rounds')}; "
         f"{preempt}; "
@@ -72,15 +76,46 @@ def heading(plan: Plan) -> str:
     )
 
 
+def headline(plan: Plan, rows: list[BenchRow]) -> list[str]:
+    """The reference ÷ the pool on each loop, then the same core's submit_many ÷ the pool."""
+    reference = plan.reference
+    if reference is None:
+        return []
+    systems = [reference]
+    batch = reference.removesuffix("-submit")
+    if batch != reference and batch in plan.systems:
+        systems.append(batch)
+    lines = []
+    for system in systems:
+        how = "one submit per command" if system.endswith("-submit") else "submit_many per lane"
+        shown = [
+            f"{fmt_ratio(row.vs_pool)} on {row.loop}"
+            for row in rows
+            if row.system == system and row.vs_pool is not None
+        ]
+        if shown:
+            lines.append(f"{system} ({how}) ÷ pool: {', '.join(shown)}")
+    return lines
+
+
 def table(plan: Plan, rows: list[BenchRow]) -> list[str]:
-    """The results table followed by what its columns mean."""
+    """The results table, the headline ratios to the pool, then what the columns mean."""
     lines = table_lines([COLUMNS, *(_cells(row) for row in rows)], right=range(2, len(COLUMNS)))
+    top = headline(plan, rows)
+    if top:
+        lines += ["", *top]
+    form = plan.options.form
     lines += [
         "",
-        f"ops/s: {plan.options.workload} no-op commands, median over the rounds; "
-        f"ratio: ops/s ÷ {plan.reference}'s on the same loop (higher is faster).",
+        f"ops/s: {plan.options.workload} no-op commands, median over the rounds. "
+        f"-submit rows and pool: one submit per command, command i to lane i mod n; "
+        f"lanecore-<core> rows: submit_many per lane; {form} form ({FORM_TITLES[form]}).",
+        f"ratio: ops/s ÷ {plan.reference}'s on the same loop (higher is faster); "
+        "÷ pool: ops/s ÷ the pool's on the same loop."
+        if plan.reference is not None
+        else "÷ pool: ops/s ÷ the pool's on the same loop.",
         "PREEMPT: control command submit -> start while the prompt lane is full and prompts "
-        "are queued (- = not measured).",
+        "are queued (- = not measured; once per core, on its -submit row when both run).",
     ]
     if any(row.preempt_gave_up for row in rows):
         lines.append(
@@ -97,6 +132,7 @@ def as_json(plan: Plan, rows: list[BenchRow]) -> dict[str, Any]:
         "lanecore": __version__,
         "implementation": IMPLEMENTATION,
         "workload": options.workload,
+        "form": options.form,
         "size": options.size,
         "rounds": options.rounds,
         "loops": list(plan.loops),
