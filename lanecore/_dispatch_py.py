@@ -276,13 +276,17 @@ class Dispatcher:
         kind = type(command)
         if kind is _PARTIAL:
             return command if _is_async_function(command.func) else None
+        return command.execute if self._execute_is_async_of(kind) else None
+
+    def _execute_is_async_of(self, kind: type) -> bool:
+        """Whether class ``kind`` has an async ``execute`` (remembered per class)."""
         is_async = self._execute_is_async.get(kind)
         if is_async is None:
             is_async = _is_async_function(getattr(kind, "execute", None))
             if len(self._execute_is_async) >= _EXECUTE_CACHE_SIZE:
                 self._execute_is_async.clear()
             self._execute_is_async[kind] = is_async
-        return command.execute if is_async else None
+        return is_async
 
     def submit(
         self,
@@ -377,13 +381,19 @@ class Dispatcher:
         """Check every command, then queue them all in order (each in its own copy of the
         current context) and dispatch what may run."""
         batch = list(commands)
-        runs: list[Runner] = []
-        for command in batch:
-            run = self.runner_of(command)
-            runs.append(self.hooks.runner_for(command, ls.run_in_executor) if run is None else run)
+        runs: list[Runner | None] = []
+        for command in batch:  # check them all first; bind an execute only as it is queued
+            if _is_async_function(command) or (
+                type(command) is _PARTIAL and _is_async_function(command.func)
+            ):
+                runs.append(command)
+            elif self._execute_is_async_of(type(command)):
+                runs.append(None)
+            else:
+                runs.append(self.hooks.runner_for(command, ls.run_in_executor))
         first_id = self.next_id
         handles = [
-            self._handle(ls, command, run, timeout, None, None)
+            self._handle(ls, command, command.execute if run is None else run, timeout, None, None)
             for command, run in zip(batch, runs, strict=True)
         ]
         if self.rings or self.filtered:

@@ -84,6 +84,7 @@ cdef class Dispatcher:
     cdef Py_ssize_t o_command_id, o_command, o_context, o_failures, o_lane, o_owner
     cdef Py_ssize_t o_queued_at, o_run, o_runner, o_submitted_at, o_ticket, o_timeout, o_timer
 
+    cdef bint _execute_is_async_of(self, object kind) except -1
     cdef object _runner_of(self, object command)
     cdef object _named_id(self)
     cdef object _context_now(self)

@@ -825,22 +825,24 @@ cdef class Dispatcher:
         """A fresh id for a named command (``named_prefix``-n)."""
         return self._named_id()
 
+    cdef bint _execute_is_async_of(self, object kind) except -1:
+        """Whether class ``kind`` has an async ``execute`` (remembered per class)."""
+        cdef PyObject* known = PyDict_GetItem(self._execute_is_async, kind)
+        if known != NULL:
+            return known == <PyObject*>True
+        is_async = is_coroutine_function(getattr(kind, "execute", None))
+        if len(self._execute_is_async) >= EXECUTE_CACHE_SIZE:
+            self._execute_is_async.clear()
+        self._execute_is_async[kind] = is_async
+        return is_async
+
     cdef object _runner_of(self, object command):
-        cdef PyObject* known
         if is_coroutine_function(command):
             return command
         kind = type(command)
         if kind is PARTIAL:
             return command if is_coroutine_function(command.func) else None
-        known = PyDict_GetItem(self._execute_is_async, kind)
-        if known == NULL:
-            is_async = is_coroutine_function(getattr(kind, "execute", None))
-            if len(self._execute_is_async) >= EXECUTE_CACHE_SIZE:
-                self._execute_is_async.clear()
-            self._execute_is_async[kind] = is_async
-        else:
-            is_async = <object>known
-        return command.execute if is_async else None
+        return command.execute if self._execute_is_async_of(kind) else None
 
     def runner_of(self, command):
         """The Runner of a command of a common form, or None (then the shell decides)."""
@@ -961,12 +963,24 @@ cdef class Dispatcher:
         cdef Py_ssize_t i, n = len(batch)
         cdef EventRing ring
         cdef long long first_id
-        for command in batch:
-            run = self._runner_of(command)
-            runs.append(self.hooks.runner_for(command, ls.run_in_executor) if run is None else run)
+        for command in batch:  # check them all first; bind an execute only as it is queued
+            if is_coroutine_function(command) or (
+                type(command) is PARTIAL and is_coroutine_function(command.func)
+            ):
+                runs.append(command)
+            elif self._execute_is_async_of(type(command)):
+                runs.append(None)
+            else:
+                runs.append(self.hooks.runner_for(command, ls.run_in_executor))
         first_id = self._next_id
         for i in range(n):
-            handles.append(self._handle(ls, batch[i], runs[i], timeout, None, None))
+            command = batch[i]
+            run = runs[i]
+            handles.append(
+                self._handle(
+                    ls, command, command.execute if run is None else run, timeout, None, None
+                )
+            )
         if PyList_GET_SIZE(self.rings) or PyList_GET_SIZE(self.filtered):
             stamp = lanecore_event_clock()  # one batch, one submit time
             for ring in self.rings:  # one record for the batch: ids first_id, first_id + 1, ...
