@@ -829,7 +829,7 @@ cdef class Dispatcher:
         """Whether class ``kind`` has an async ``execute`` (remembered per class)."""
         cdef PyObject* known = PyDict_GetItem(self._execute_is_async, kind)
         if known != NULL:
-            return known == <PyObject*>True
+            return <object>known is True
         is_async = is_coroutine_function(getattr(kind, "execute", None))
         if len(self._execute_is_async) >= EXECUTE_CACHE_SIZE:
             self._execute_is_async.clear()

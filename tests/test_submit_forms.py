@@ -233,3 +233,41 @@ def test_named_ids_stay_found(core: Any, run: Any) -> None:
             assert m.stats().total_active == 0
 
     run(main())
+
+
+def test_the_core_takes_the_common_forms_itself(core: Any, run: Any) -> None:
+    """The common forms never reach the shell's checked submit (DispatchHooks.submit): a
+    command of each form, with no options, is queued by the core alone."""
+    from lanecore.handle import CommandHandle
+
+    class Hooks:
+        def __init__(self) -> None:
+            self.shell_submits: list[Any] = []
+
+        def submit(self, *args: Any) -> Any:
+            self.shell_submits.append(args[1])
+            raise AssertionError("the shell's submit was reached")
+
+        def __getattr__(self, name: str) -> Any:
+            return lambda *args: None
+
+    async def main() -> None:
+        hooks = Hooks()
+        table = core.LaneTable(0)
+        dispatch = core.Dispatcher(
+            hooks, table, CommandHandle, rings=[], filtered=[], emit_filtered=lambda *a: None
+        )
+        dispatch.add_lane("work", table.add_lane(0, 1, 4), None, False, False, False, None)
+        dispatch.loop = asyncio.get_running_loop()
+
+        async def handler(_payload: Any) -> None:
+            return None
+
+        dispatch.named = {"named": handler}
+        forms = [add, functools.partial(add, 1), Execute(1), Execute(2)]
+        handles = [dispatch.submit("work", command) for command in forms]
+        handles.append(dispatch.submit("work", "named", {"n": [1, 2.5, None]}))
+        assert hooks.shell_submits == []
+        assert table.pending(0) == len(handles) == len(dispatch.inflight)
+
+    run(main())
