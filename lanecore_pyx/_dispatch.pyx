@@ -17,7 +17,7 @@ import os
 from asyncio import CancelledError
 
 cimport cython
-from cpython.dict cimport PyDict_DelItem, PyDict_GetItem, PyDict_SetItem
+from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.list cimport PyList_CheckExact, PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.method cimport PyMethod_Check, PyMethod_GET_FUNCTION, PyMethod_GET_SELF
 from cpython.object cimport PyObject
@@ -127,7 +127,7 @@ cdef extern from *:
        replaces, so the same mapping object means the same values. Each command then runs in
        its own copy of the shared one, made at its first attempt. PyContext's layout is
        CPython's own (Include/internal/pycore_context.h, the same from 3.7 to 3.13); the
-       module checks it at import (context_layout_checked) and copies at every submit when
+       module checks it at import (_context_layout_holds) and copies at every submit when
        it does not hold, or on CPython >= 3.14, free-threaded builds and PyPy. */
     #if PY_VERSION_HEX < 0x030E0000 && !defined(Py_GIL_DISABLED) && !defined(PYPY_VERSION)
     #define LANECORE_SHARED_SNAPSHOTS 1
@@ -159,15 +159,6 @@ cdef extern from *:
     #endif
     }
 
-    /* The context a command's first attempt runs in: its own copy of the shared one. */
-    static PyObject* lanecore_first_attempt_context(PyObject* shared) {
-    #if LANECORE_SHARED_SNAPSHOTS
-        return PyContext_Copy(shared);
-    #else
-        Py_INCREF(shared);
-        return shared;
-    #endif
-    }
 
     /* prefix + "-" + n (n >= 0), written straight into a new ASCII string when the prefix
        is ASCII (PyUnicode_FromFormat parses its format on every call). */
@@ -215,7 +206,7 @@ cdef extern from *:
     PyObject* thread_context "lanecore_thread_context"() noexcept
     PyObject* context_values "lanecore_context_values"(PyObject* ctx) noexcept
     bint context_layout_size_ok "lanecore_context_layout_size_ok"(object ctx) noexcept
-    object first_attempt_context "lanecore_first_attempt_context"(object shared)
+    object PyContext_Copy(object ctx)
     object PyUnicode_FromFormat(const char* fmt, ...)
     bint PyUnicode_CheckExact(object o)
 
@@ -902,6 +893,7 @@ cdef class Dispatcher:
     cdef object _handle(self, LaneRecord ls, object command, object run, object timeout,
                         object command_id, object context, long long number=0):
         cdef long long auto = 0
+        cdef long long tag
         if command_id is None:
             auto = self._next_id
             command_id = auto
@@ -925,17 +917,19 @@ cdef class Dispatcher:
             if self.sample_count >= self.sample_every:
                 self.sample_count = 0
                 slot_set(handle, self.o_queued_at, lanecore_monotonic())
-        if auto:  # the lane table keeps its id as the tag: the runner need not read it
-            slot_set(handle, self.o_ticket, self.table.c_push_tagged(ls.index, handle, auto))
+        # the lane table keeps the command's number as its tag, so the runner finds it in
+        # Inflight without reading the id: auto id n -> n; the core's named id prefix-n ->
+        # -1 - n; any other id -> -1
+        if auto:
             self.inflight.add_auto(auto, handle)
-        elif number:  # one of the core's named ids (prefix-number): the tag is -1 - number
-            slot_set(
-                handle, self.o_ticket, self.table.c_push_tagged(ls.index, handle, -1 - number)
-            )
+            tag = auto
+        elif number:
             self.inflight.add_numbered(number, handle)
+            tag = -1 - number
         else:
-            slot_set(handle, self.o_ticket, self.table.c_push(ls.index, handle))
             self.inflight.add_named(command_id, handle)
+            tag = -1
+        slot_set(handle, self.o_ticket, self.table.c_push_tagged(ls.index, handle, tag))
         return handle
 
     cdef object _queue(self, LaneRecord ls, object command, object run, object timeout,
@@ -1129,7 +1123,7 @@ cdef class Dispatcher:
             stamp = 0.0
             if SHARED_SNAPSHOTS and slot_ptr(handle, self.o_failures) == <PyObject*>ZERO:
                 # its first attempt: its own copy of the context it shares with other submits
-                slot_set(handle, self.o_context, first_attempt_context(slot_get(handle, self.o_context)))
+                slot_set(handle, self.o_context, PyContext_Copy(slot_get(handle, self.o_context)))
             seconds = slot_get(handle, self.o_timeout)
             deadline = None
             try:
