@@ -38,11 +38,17 @@ class EventReader:
         return self._ready
 
     async def _start(self, client: Redis) -> str:
-        """Raise the events flag, then read from now on (events from before are not shown)."""
+        """Raise the events flag, then read from now on (events from before are not shown):
+        from the stream's last entry, as XREAD reads what comes after the id it is given.
+        (A start id made of the server's clock, "<ms>-0", would skip an event appended in
+        that same millisecond: its id is exactly "<ms>-0".)"""
         keys = self._backend.keys
         await client.set(keys.evon, "1", px=EVON_TTL_MS)
-        seconds, micros = await client.time()
-        return f"{seconds * 1000 + micros // 1000}-0"
+        newest: Any = await client.xrevrange(keys.events, count=1)
+        if not newest:
+            return "0-0"
+        entry_id = newest[0][0]
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     async def _run(self, ready: asyncio.Future[None]) -> None:
         backend = self._backend
