@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,8 @@ def namespace() -> str:
 
 
 class Workers:
-    """``count`` worker processes on ``url``/``ns`` running ``app``; stopped by close()."""
+    """``count`` worker processes on ``url``/``ns`` running ``app``; stopped by close().
+    ``prefixes[i]``, when given, is prepended to process i's command (``ip netns exec NS``)."""
 
     def __init__(
         self,
@@ -51,6 +52,7 @@ class Workers:
         app: str = "redis_apps:app",
         concurrency: int = 4,
         lease: float = 1.0,
+        prefixes: Sequence[Sequence[str]] = (),
     ) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
@@ -77,8 +79,13 @@ class Workers:
             "10",
         ]
         self.procs = [
-            subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-            for _ in range(count)
+            subprocess.Popen(
+                [*(prefixes[i] if prefixes else ()), *argv],
+                env=env,
+                stdout=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+            )
+            for i in range(count)
         ]
 
     def wait_ready(self, timeout: float = 20.0) -> None:
