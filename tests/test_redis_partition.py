@@ -152,6 +152,7 @@ def test_cut_worker_commands_rerun_elsewhere_late_acks_fenced_cap_holds(
             report["restored_at"] = time.monotonic()
             topology.restore(victim)
             report["victim"] = victim_pid
+            report["phase"] = "awaiting the results"
             results = await asyncio.wait_for(asyncio.gather(*handles), 30)
             report["results"] = results
 
@@ -163,12 +164,14 @@ def test_cut_worker_commands_rerun_elsewhere_late_acks_fenced_cap_holds(
                 info = await client.cluster_info()
                 return info["zombie_acks"] >= len(attempts) - COMMANDS
 
+            report["phase"] = "awaiting the late acks"
             await wait_for("every attempt to end and its ack to be applied", settled)
             report["info"] = await client.cluster_info()
             report["metrics"] = await client.metrics()
             # a barrier: events are ordered, so every completion before it has been read
             # once the barrier command's own completion arrives
             barrier = client.submit("capped", "attempt", {"i": COMMANDS, "sleep": 0.0})
+            report["phase"] = "reading completion events"
             completed: list[str] = []
             while barrier.command_id not in completed:
                 event = await events.recv(timeout=20)
@@ -181,7 +184,13 @@ def test_cut_worker_commands_rerun_elsewhere_late_acks_fenced_cap_holds(
 
     try:
         workers.wait_ready()
-        asyncio.run(asyncio.wait_for(scenario(), 50))
+        try:
+            asyncio.run(asyncio.wait_for(scenario(), 50))
+        except TimeoutError:
+            with open(path, encoding="ascii") as log:
+                raise AssertionError(
+                    f"stuck {report.get('phase')}; {report}; attempts:\n{log.read()}"
+                ) from None
     finally:
         statuses = workers.close()
         try:
@@ -204,7 +213,7 @@ def test_cut_worker_commands_rerun_elsewhere_late_acks_fenced_cap_holds(
     accepted[barrier["attempt"]] = attempts[barrier["attempt"]]
     # ... and each command completed once: one completion event and one count each
     assert sorted(report["completed_events"]) == sorted(f"p{i}" for i in range(COMMANDS))
-    assert report["metrics"]["capped"]["lane.commands.completed"] == COMMANDS  # (read before the barrier)
+    assert report["metrics"]["capped"]["lane.commands.completed"] == COMMANDS  # before the barrier
 
     # the cut-off worker was running commands at the cut; each ran again on another worker
     # (during the cut: nothing else could have claimed it) and that attempt's result won

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from lanecore.events import EventHub, LaneEvent
 from lanecore.redis.base import TRANSIENT, BackendBase, jittered
+from lanecore.redis.stopping import cancel_and_wait
 
 logger = logging.getLogger("lanecore.redis")
 
@@ -98,6 +99,4 @@ class EventReader:
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait([task])

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from lanecore.redis.base import TRANSIENT, BackendBase, BackendClosed
 from lanecore.redis.handle import RemoteHandle, settle
+from lanecore.redis.stopping import cancel_and_wait
 
 logger = logging.getLogger("lanecore.redis")
 
@@ -206,9 +207,7 @@ class Submitter:
     async def aclose(self) -> None:
         """Stop listening; outstanding handles are cancelled."""
         listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
+        await cancel_and_wait([listener])
         for handle in list(self.outstanding.values()):
             asyncio.Future.cancel(handle)
         self.outstanding.clear()

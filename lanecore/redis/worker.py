@@ -18,6 +18,7 @@ from lanecore.durable import Handler
 from lanecore.errors import CommandTimeout
 from lanecore.redis.base import TRANSIENT, BackendBase, BackendClosed, jittered
 from lanecore.redis.handle import describe, encode_error
+from lanecore.redis.stopping import cancel_and_wait
 
 logger = logging.getLogger("lanecore.redis")
 
@@ -92,13 +93,7 @@ class Worker:
         self.claiming = False
         for running in list(self.running.values()):
             running.task.cancel()
-        for task in self._tasks:
-            task.cancel()
-        if self._blpop is not None:
-            self._blpop.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._blpop is not None:
-            await asyncio.gather(self._blpop, return_exceptions=True)
+        await cancel_and_wait([*self._tasks, self._blpop])
         for client in (self._client, self._blocking):
             if client is not None:
                 await self._backend.release(client)
