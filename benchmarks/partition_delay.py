@@ -2,7 +2,7 @@
 (issue 14, part 3): worker processes in their own network namespaces, Redis in another
 (lanecore.redis.netns), the producer beside Redis on its unix socket.
 
-    python -m benchmarks.partition_delay [--delay-ms 20] [--jobs 4000] [--paced-jobs 600]
+    python -m benchmarks.partition_delay [--delay-ms 20] [--jobs 10000] [--paced-jobs 600] [--rounds 5]
 
 Modes, run one after another in one invocation, each on a fresh topology, Redis and workers:
 
@@ -20,7 +20,8 @@ benchmarks.redis_app:app --concurrency C`` (no-op jobs, one wide lane), a warm-u
   of each job's submit -> result;
 - paced: ``--paced-jobs`` jobs, one every 1/``--rate`` s; p50/p99 submit -> result.
 
-Needs root (ip netns). Prints a table; ``--json PATH`` writes the figures too.
+Every mode runs ``--rounds`` times, the modes interleaved; the table shows medians. Needs
+root (ip netns). Prints a table; ``--json PATH`` writes the figures too.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -211,13 +213,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay-ms", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--jobs", type=int, default=4000)
+    parser.add_argument("--jobs", type=int, default=10000)
     parser.add_argument("--paced-jobs", type=int, default=600)
     parser.add_argument("--rate", type=float, default=200.0, help="paced jobs per second")
+    parser.add_argument("--rounds", type=int, default=5, help="runs of each mode (median)")
     parser.add_argument("--modes", default="direct,netem,relay+0,relay+D")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
-    for name in ("delay_ms", "workers", "concurrency", "jobs", "paced_jobs", "rate"):
+    for name in ("rounds", "delay_ms", "workers", "concurrency", "jobs", "paced_jobs", "rate"):
         if not getattr(args, name) > 0:
             parser.error(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
     modes = args.modes.split(",")
@@ -228,17 +231,31 @@ def main(argv: list[str] | None = None) -> int:
     if reason is not None:
         print(f"partition_delay: skipped: {reason}")
         return 0
+    runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     results: dict[str, dict[str, float] | str] = {}
-    for mode in modes:
-        results[mode] = run_mode(mode, args)
-        print(f"{mode}: {results[mode]}", file=sys.stderr, flush=True)
+    for round_ in range(args.rounds):  # modes interleaved, so drift hits each alike
+        for mode in modes:
+            if isinstance(results.get(mode), str):
+                continue
+            figures = run_mode(mode, args)
+            print(f"round {round_ + 1} {mode}: {figures}", file=sys.stderr, flush=True)
+            if isinstance(figures, str):
+                results[mode] = figures
+            else:
+                runs[mode].append(figures)
+    for mode, got in runs.items():
+        if got:
+            results[mode] = {key: statistics.median(r[key] for r in got) for key in got[0]}
+    results = {mode: results[mode] for mode in modes if mode in results}
     print(
         f"{args.workers} workers x {args.concurrency} slots, no-op jobs, loop {LOOP}; burst "
-        f"{args.jobs} jobs, paced {args.paced_jobs} at {args.rate:g}/s; D = {args.delay_ms:g} ms"
+        f"{args.jobs} jobs, paced {args.paced_jobs} at {args.rate:g}/s; D = {args.delay_ms:g} ms; "
+        f"median of {args.rounds} rounds"
     )
     print(_table(results, args.delay_ms))
     if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+        document = {"args": vars(args), "results": results, "runs": runs}
+        Path(args.json).write_text(json.dumps(document, indent=2))
     return 0
 
 
