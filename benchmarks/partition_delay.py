@@ -2,7 +2,8 @@
 (issue 14, part 3): worker processes in their own network namespaces, Redis in another
 (lanecore.redis.netns), the producer beside Redis on its unix socket.
 
-    python -m benchmarks.partition_delay [--delay-ms 20] [--jobs 10000] [--paced-jobs 600] [--rounds 5]
+    python -m benchmarks.partition_delay [--delay-ms 20] [--jobs 10000] [--rounds 5] \
+        [--json benchmarks/results/partition_delay.json]
 
 Modes, run one after another in one invocation, each on a fresh topology, Redis and workers:
 
@@ -187,21 +188,24 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, float] | str:
 
 
 def _table(results: dict[str, dict[str, float] | str], delay_ms: float) -> str:
+    """One row per mode; jobs/s also as a ratio to its reference (relay+D: relay+0, others:
+    direct), both medians of the same invocation."""
     rows = [
-        f"{'mode':<10} {'jobs/s':>8} {'÷ direct':>8} {'burst p50':>10} {'burst p99':>10} "
+        f"{'mode':<10} {'jobs/s':>8} {'ratio':>14} {'burst p50':>10} {'burst p99':>10} "
         f"{'paced p50':>10} {'paced p99':>10}"
     ]
-    base = results.get("direct")
     for mode, figures in results.items():
         name = mode.replace("+D", f"+{delay_ms:g}")
         if isinstance(figures, str):
             rows.append(f"{name:<10} {figures}")
             continue
-        ratio = (
-            f"{figures['jobs_per_s'] / base['jobs_per_s']:.2f}" if isinstance(base, dict) else "-"
-        )
+        ref = "relay+0" if mode == "relay+D" and "relay+0" in results else "direct"
+        base = results.get(ref)
+        ratio = "-"
+        if isinstance(base, dict) and mode != ref:
+            ratio = f"{figures['jobs_per_s'] / base['jobs_per_s']:.2f} ÷ {ref}"
         rows.append(
-            f"{name:<10} {figures['jobs_per_s']:>8.0f} {ratio:>8} "
+            f"{name:<10} {figures['jobs_per_s']:>8.0f} {ratio:>14} "
             f"{figures['burst_p50_ms']:>8.1f}ms {figures['burst_p99_ms']:>8.1f}ms "
             f"{figures['paced_p50_ms']:>8.1f}ms {figures['paced_p99_ms']:>8.1f}ms"
         )
