@@ -23,10 +23,13 @@ LANECORE_REQUIRE_NETNS=1 (CI sets it)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,7 +41,7 @@ import partition_app
 
 from lanecore.events import COMMAND_COMPLETED
 from lanecore.redis import DistributedManager, RedisBackend
-from lanecore.redis.netns import HubRedis, Topology, unavailable
+from lanecore.redis.netns import HubRedis, Topology, netem_unavailable, unavailable
 from lanecore.redis.testing import RedisServerUnavailable
 
 LEASE = 1.0
@@ -47,13 +50,18 @@ COMMANDS = 6
 SLEEP = 2.0  # each attempt: the cut-off worker still runs its commands when they are reaped
 
 
-@pytest.fixture(scope="module")
-def hub() -> Iterator[tuple[Topology, HubRedis]]:
+def require_netns() -> None:
+    """Skip (fail with LANECORE_REQUIRE_NETNS=1) when this machine forbids ip netns."""
     reason = unavailable()
     if reason is not None:
         if os.environ.get("LANECORE_REQUIRE_NETNS") == "1":
             pytest.fail(f"LANECORE_REQUIRE_NETNS=1 but ip netns is not usable: {reason}")
         pytest.skip(f"ip netns is not permitted on this machine: {reason}")
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[tuple[Topology, HubRedis]]:
+    require_netns()
     with Topology(3) as topology:
         try:
             redis = HubRedis(topology)
@@ -236,3 +244,26 @@ def test_cut_worker_commands_rerun_elsewhere_late_acks_fenced_cap_holds(
     assert max_overlap(held) <= partition_app.CAP, held
     physical = max_overlap([(a.start, a.end or a.start) for a in attempts.values()])
     print(f"max overlap: leases {max_overlap(held)}, physical incl. zombies {physical}")
+
+
+def test_partition_delay_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    """benchmarks/partition_delay.py end to end (figures checked for shape, never timings)."""
+    require_netns()
+    if str(redis_fixtures.ROOT) not in sys.path:
+        sys.path.append(str(redis_fixtures.ROOT))
+    from benchmarks import partition_delay
+
+    out = tmp_path / "figures.json"
+    argv = ["--rounds", "1", "--jobs", "40", "--paced-jobs", "10", "--rate", "100"]
+    argv += ["--delay-ms", "5", "--modes", "direct,netem,relay+D", "--json", str(out)]
+    assert partition_delay.main(argv) == 0
+    results = json.loads(out.read_text())["results"]
+    netem = netem_unavailable()
+    assert list(results) == ["direct", "netem", "relay+D"]
+    for mode, figures in results.items():
+        if mode == "netem" and netem is not None:
+            assert figures.startswith("skipped: ") and "netem" in figures
+            continue
+        assert figures["jobs_per_s"] > 0
+        assert 0 < figures["paced_p50_ms"] <= figures["paced_p99_ms"]
+        assert 0 < figures["burst_p50_ms"] <= figures["burst_p99_ms"]
