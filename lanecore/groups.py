@@ -53,6 +53,13 @@ class Groups:
         members = self._members.get(check_group(group))
         return [] if members is None else list(members)
 
+    def cancel(self, group: str) -> int:
+        """Cancel every outstanding member of ``group``; return how many were cancelled."""
+        members = self._members.pop(check_group(group), None)
+        if members is None:
+            return 0
+        return sum(1 for handle in members if handle.cancel())
+
     def names(self) -> list[str]:
         """The groups with outstanding commands."""
         return list(self._members)

@@ -947,11 +947,7 @@ class QueueManager:
     def cancel_group(self, group: str) -> int:
         """Cancel every pending, delayed, retrying and running command of ``group`` (running
         ones free their slots at once); return how many were cancelled."""
-        cancelled = 0
-        for handle in self._groups.members(group):
-            if handle.cancel():
-                cancelled += 1
-        return cancelled
+        return self._groups.cancel(group)
 
     def group_size(self, group: str) -> int:
         """Outstanding (pending, delayed, retrying or running) commands of ``group``."""
