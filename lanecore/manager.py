@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import Any
 
@@ -696,7 +697,8 @@ class QueueManager:
         if self._loop is None:
             self._bind_loop()
         if persisted is None and self._durable.storage is not None:
-            persisted = self._durable.save(ls.lane_id, command, command_id)
+            not_before = time.time() + wait if wait else None
+            persisted = self._durable.save(ls.lane_id, command, command_id, not_before)
         handle = self._enqueue(
             ls, command, command, seconds, command_id, context, cost, wait, group
         )
