@@ -114,3 +114,15 @@ class TokenBucket:
 
     def __repr__(self) -> str:
         return f"TokenBucket(capacity={self._capacity!r}, per_second={self._rate!r})"
+
+
+def new_bucket(capacity: float, per_second: float, now: float) -> TokenBucket:
+    """A full bucket last refilled at ``now`` (arguments already checked), for the lane
+    table, which reads its clock once for a lane's buckets (the compiled bucket_init)."""
+    bucket: TokenBucket = object.__new__(TokenBucket)
+    bucket._capacity = float(capacity)
+    bucket._rate = float(per_second)
+    bucket._clock = None
+    bucket._tokens = bucket._capacity
+    bucket._last = now
+    return bucket
