@@ -14,6 +14,14 @@ The list operations reproduce the twin's ``OrderedDict`` rings exactly: joining 
 tail, a dispatch moves the lane to the tail, leaving unlinks (a leaving head passes the turn to
 its successor).
 
+A lane may have a request bucket (one token per command) and a cost bucket (each command's
+``push`` cost, kept in a third array beside the buffer only on such a lane); its oldest command
+is dispatched only when both can pay, so a costly command is never overtaken within its lane.
+Removed lanes' records go on a free list and ``add_lane`` reuses the most recently removed
+index. Adding and removing a lane touches only that lane (with a global limit also the lanes
+whose reservation changes: see the grants section), and throttled lanes are kept in an
+intrusive list of their own, so neither dispatch nor token wake-ups walk every lane.
+
 Pending items of ``untracked_type`` (the manager's command handles) are kept out of the cyclic
 GC's young generations: ``push`` untracks them, every way out of the table (pop, remove,
 take_all, release) tracks them again, and before each full (generation 2) collection a
