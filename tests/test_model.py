@@ -130,8 +130,11 @@ class Bucket:
         return False
 
     def wait(self, now: Fraction, n: int = 1) -> Fraction:
+        """Time until ``n`` tokens are there (a bucket that never refills: 0 or forever)."""
         self._refill(now)
-        return Fraction(0) if self.tokens >= n else (n - self.tokens) / self.rate
+        if self.tokens >= n:
+            return Fraction(0)
+        return (n - self.tokens) / self.rate if self.rate else Fraction(10**12)
 
 
 @dataclass(eq=False)
@@ -309,7 +312,7 @@ class SchedModel:
             if not candidates:
                 return None
             lane = min(candidates, key=lambda c: (c[0], c[1]))[2]
-            if self.wait(lane) > 0:
+            if not self.can_pay(lane):
                 lane.throttled = True
                 lane.throttled_at = next(self._turns)
                 self._sync_turns()
@@ -327,6 +330,13 @@ class SchedModel:
             self._sync_turns()
             return item
 
+    def can_pay(self, lane: MLane) -> bool:
+        """Whether both of the lane's buckets can pay for its oldest command now."""
+        ok = lane.bucket is None or lane.bucket.wait(self.now) == 0
+        return ok and (
+            lane.cost_bucket is None or lane.cost_bucket.wait(self.now, lane.head_cost()) == 0
+        )
+
     def wait(self, lane: MLane) -> Fraction:
         """Time until both of the lane's buckets can pay for its oldest command."""
         waits = [Fraction(0)]
@@ -342,7 +352,7 @@ class SchedModel:
             (ln for ln in self.lanes if ln.throttled), key=lambda ln: ln.throttled_at
         )
         for lane in throttled:  # in the order they were throttled, as a rotation is joined
-            if self.wait(lane) == 0:
+            if self.can_pay(lane):
                 lane.throttled = False
                 woken += 1
                 self._sync_turns()
