@@ -67,6 +67,8 @@ from lanecore import _coreapi
 PRIORITY_LEVELS = 256
 UNTRACKS_PENDING = bool(UNTRACK_PENDING)
 """Whether pending items of ``untracked_type`` are really untracked on this interpreter."""
+_LANE_RECORD_SIZE = sizeof(lane_t)
+"""Bytes of one lane's record in the lane array (an idle lane holds nothing else)."""
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
