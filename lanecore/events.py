@@ -113,7 +113,7 @@ def command_event(kind: int, handle: Any, timestamp: float) -> LaneEvent:
     event._lane_id = handle.lane_id
     event._command_id = handle.command_id
     event._source = handle
-    event._group = None  # no group (a grouped command's event gets it here)
+    event._group = getattr(handle, "_group", None)
     event.timestamp = timestamp
     return event
 
@@ -122,7 +122,11 @@ def push_command_event(ring: Any, kind: int, handle: Any, timestamp: float | Non
     """Record command event ``kind`` of ``handle`` into ``ring`` (an EventRing of either
     core): its lane id, its id, and for a started event the command its type comes from."""
     source = handle._command if kind == STARTED_KIND else None
-    ring.push_command(kind, handle.lane_id, handle.command_id, source, timestamp)
+    group = getattr(handle, "_group", None)
+    if group is None:
+        ring.push_command(kind, handle.lane_id, handle.command_id, source, timestamp)
+    else:
+        ring.push_command(kind, handle.lane_id, handle.command_id, source, timestamp, group)
 
 
 EventFilter = Iterable[str] | Callable[[LaneEvent], bool] | None

@@ -31,7 +31,7 @@ from lanecore_pyx._eventclock cimport (
     lanecore_event_clock_enable,
     lanecore_event_clock_uses_tsc,
 )
-from lanecore_pyx._eventring cimport EventRing, ring_record
+from lanecore_pyx._eventring cimport EventRing, ring_record, ring_record_grouped
 from lanecore_pyx._lanetable cimport LaneTable
 from lanecore_pyx._slots cimport slot_get, slot_offset, slot_ptr, slot_set, steal_ref
 
@@ -958,7 +958,7 @@ cdef class Dispatcher:
         """Push a handle with no tag (the runner then finds it in Inflight by its id)."""
         if cost is ONE or cost == 1:
             return self.table.c_push_tagged(ls.index, handle, -1)
-        return self.table.push(ls.index, handle, cost)
+        return self.table.c_push_costed(ls.index, handle, -1, cost)
 
     cdef object _queue(self, LaneRecord ls, object command, object run, object timeout,
                        object command_id, object context, long long number=0,
@@ -1045,9 +1045,13 @@ cdef class Dispatcher:
             lane_id = ls.lane_id
             command_id = slot_get(handle, self.o_command_id)
             source = slot_get(handle, self.o_command) if kind == STARTED else None
-            while i < PyList_GET_SIZE(rings):
+            while i < PyList_GET_SIZE(rings):  # (a waker may unsubscribe a stream)
                 ring = <EventRing>PyList_GET_ITEM(rings, i)
-                ring.push_command(kind, lane_id, command_id, source, timestamp, group)
+                if ring_record_grouped(
+                    ring, kind, <PyObject*>lane_id, <PyObject*>command_id,
+                    NULL if source is None else <PyObject*>source, timestamp, <PyObject*>group,
+                ):
+                    ring.fire_waker()
                 i += 1
             if self.filtered:
                 self.emit_filtered(kind, handle, timestamp)
