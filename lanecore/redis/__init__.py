@@ -24,12 +24,14 @@ from lanecore.redis.dlq import RedisDeadLetters
 from lanecore.redis.handle import RemoteCommandError, RemoteHandle
 from lanecore.redis.lanes import LaneConfigMismatch
 from lanecore.redis.manager import DistributedManager
+from lanecore.redis.replication import NotReplicated
 
 __all__ = [
     "BackendClosed",
     "DistributedBuilder",
     "DistributedManager",
     "LaneConfigMismatch",
+    "NotReplicated",
     "RedisBackend",
     "RedisDeadLetters",
     "RemoteCommandError",
