@@ -23,7 +23,7 @@ pytest.importorskip("redis", reason="the redis client package is not installed")
 import redis.asyncio as aioredis
 import redis_apps
 
-from lanecore.redis import DistributedManager, NotReplicated, RedisBackend
+from lanecore.redis import CommandLost, DistributedManager, NotReplicated, RedisBackend
 from lanecore.redis.keys import Keys
 
 # ------------------------------------------------------------------ configuration
@@ -163,6 +163,33 @@ def test_replicated_persisted_means_the_replica_has_the_command(primary: RedisSe
         asyncio.run(asyncio.wait_for(main(), 30))
     finally:
         replica.close()
+
+
+def test_a_command_lost_from_redis_fails_its_handle_after_a_reconnect(
+    primary: RedisServer,
+) -> None:
+    ns = redis_fixtures.namespace()
+
+    async def main() -> None:
+        manager = build(RedisBackend(primary.url, ns))
+        admin = aioredis.Redis.from_url(primary.url, decode_responses=True)
+        try:
+            await manager.start(worker=False)
+            lost, kept = manager.submit("work", "x", 1), manager.submit("work", "x", 2)
+            await asyncio.gather(lost.persisted(), kept.persisted())
+            keys = Keys(ns)
+            # what a failover does to a submit the replica never got: it is simply not there
+            await admin.delete(keys.command(lost.command_id))
+            await admin.lrem(keys.queue("work"), 0, lost.command_id)  # type: ignore[misc]
+            await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+            with pytest.raises(CommandLost, match=lost.command_id):
+                await lost
+            assert not kept.done()  # still in Redis: still waiting for a worker
+        finally:
+            await manager.close()
+            await admin.aclose()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
 
 
 # ------------------------------------------------------------------ failover

@@ -24,10 +24,11 @@ from lanecore.redis.dlq import RedisDeadLetters
 from lanecore.redis.handle import RemoteCommandError, RemoteHandle
 from lanecore.redis.lanes import LaneConfigMismatch
 from lanecore.redis.manager import DistributedManager
-from lanecore.redis.replication import NotReplicated
+from lanecore.redis.replication import CommandLost, NotReplicated
 
 __all__ = [
     "BackendClosed",
+    "CommandLost",
     "DistributedBuilder",
     "DistributedManager",
     "LaneConfigMismatch",

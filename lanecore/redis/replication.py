@@ -30,6 +30,20 @@ class NotReplicated(LaneError):
         )
 
 
+class CommandLost(LaneError):
+    """An acknowledged command is no longer in Redis: the primary that stored it failed
+    before a replica had it (``acknowledge="primary"``), Redis restarted without AOF, or its
+    record expired (``result_ttl``) before this client heard the result. Raised by its handle
+    when the submitter re-reads its outstanding commands after reconnecting."""
+
+    def __init__(self, command_id: str) -> None:
+        self.command_id = command_id
+        super().__init__(
+            f"command {command_id!r} was acknowledged but is no longer in Redis (lost at a "
+            "failover or a restart without AOF, or its result expired)"
+        )
+
+
 def check_acknowledge(value: object) -> str:
     """``value`` if it is one of ACKNOWLEDGE; ValueError naming it otherwise."""
     if value not in ACKNOWLEDGE:
@@ -57,4 +71,4 @@ async def call_replicated(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-__all__ = ["ACKNOWLEDGE", "NotReplicated", "call_replicated", "check_acknowledge"]
+__all__ = ["ACKNOWLEDGE", "CommandLost", "NotReplicated", "call_replicated", "check_acknowledge"]

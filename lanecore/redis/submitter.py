@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from lanecore.redis.base import TRANSIENT, BackendBase, BackendClosed
 from lanecore.redis.handle import RemoteHandle, settle
-from lanecore.redis.replication import NotReplicated, call_replicated
+from lanecore.redis.replication import CommandLost, NotReplicated, call_replicated
 
 logger = logging.getLogger("lanecore.redis")
 
@@ -196,7 +196,9 @@ class Submitter:
 
     async def _resync(self) -> None:
         """Read the stored outcome of every outstanding command (results may have been
-        published while this client was disconnected)."""
+        published while this client was disconnected). A command whose submit had reached
+        Redis before the read but is gone (a failover lost it) fails with CommandLost
+        instead of waiting forever."""
         client = self._client
         if client is None or not self.outstanding:
             return
@@ -204,6 +206,7 @@ class Submitter:
         handles = list(self.outstanding.values())
         for start in range(0, len(handles), 1000):
             part = handles[start : start + 1000]
+            stored = {id(h) for h in part if h._stored.done()}  # before the read is sent
             pipe = client.pipeline(transaction=False)
             for handle in part:
                 pipe.hmget(keys.command(handle.command_id), ["s", "res", "err"])
@@ -215,6 +218,8 @@ class Submitter:
                     settle(handle, "err", error)
                 elif state == "x":
                     settle(handle, "x", "")
+                elif state is None and id(handle) in stored and not handle.done():
+                    handle.set_exception(CommandLost(handle.command_id))
 
     async def wait_sent(self) -> None:
         """Wait until every queued submit has reached Redis (or failed)."""
