@@ -39,6 +39,15 @@ def namespace() -> str:
     return "t" + uuid.uuid4().hex[:10]
 
 
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child process that imports lanecore and the test apps."""
+    env = {**os.environ, **(extra or {})}
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(TESTS), str(ROOT), env.get("PYTHONPATH")])
+    )
+    return env
+
+
 class Workers:
     """``count`` worker processes on ``url``/``ns`` running ``app``; stopped by close()."""
 
@@ -53,10 +62,7 @@ class Workers:
         lease: float = 1.0,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        env = {**os.environ, **(env or {})}
-        env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(TESTS), str(ROOT), env.get("PYTHONPATH")])
-        )
+        env = child_env(env)
         env["LANECORE_TEST_REDIS"] = url
         env["LANECORE_TEST_NS"] = ns
         argv = [

@@ -7,6 +7,8 @@ completes on the promoted replica, every acknowledged command ran, the lane cap 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -306,3 +308,16 @@ def test_job_log_overlap_counts_a_killed_process_until_the_kill(tmp_path: Path) 
     spans = redis_fixtures.job_spans(tmp_path, killed={11: 2.5})
     assert sorted(spans) == [(1, 1.0, 2.0), (2, 2.0, 3.0), (3, 1.5, 2.5), (4, 1.6, 1.7)]
     assert redis_fixtures.max_overlap(spans) == 3  # 1, 3 and 4 at 1.65
+
+
+def test_the_worker_command_names_a_bad_sentinel_url() -> None:
+    url = "redis+sentinel://h:0/m"
+    done = subprocess.run(
+        [sys.executable, "-m", "lanecore", "worker", "--redis", url, "--app", "redis_apps:app"],
+        env=redis_fixtures.child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "bad sentinel port '0'" in done.stderr
