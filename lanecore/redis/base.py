@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
@@ -64,8 +64,8 @@ class BackendBase:
         result_ttl: Duration = 3600.0,
         idle_wait: Duration = 1.0,
         connect_timeout: Duration = 5.0,
-        sentinels: object = None,
-        service: object = None,
+        sentinels: Sequence[tuple[str, int]] | None = None,
+        service: str | None = None,
         acknowledge: str = "primary",
         replication_timeout: Duration = 5.0,
     ) -> None:
