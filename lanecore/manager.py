@@ -846,6 +846,8 @@ class QueueManager:
             if ls.room is not None:
                 ls.room.wake()
         elif self._table.remove(ls.index, handle._ticket) is not None:
+            if ls.cost_capacity:  # a new head may be cheaper: time the next token afresh
+                self._token_armed_for = -1
             if ls.hooks:
                 self._lane_changed(ls)
             self._kick()  # a released min reservation may let other lanes run
