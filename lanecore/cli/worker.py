@@ -41,7 +41,12 @@ def add_worker_parser(sub: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    worker.add_argument("--redis", required=True, metavar="URL", help="e.g. redis://host:6379/0")
+    worker.add_argument(
+        "--redis",
+        required=True,
+        metavar="URL",
+        help="e.g. redis://host:6379/0 or redis+sentinel://host:26379,host2:26379/mymaster/0",
+    )
     worker.add_argument("--namespace", default="lanecore", metavar="NS", help="default lanecore")
     worker.add_argument("--app", required=True, metavar="MODULE:ATTR", help="handlers and lanes")
     worker.add_argument(

@@ -24,12 +24,15 @@ from lanecore.redis.dlq import RedisDeadLetters
 from lanecore.redis.handle import RemoteCommandError, RemoteHandle
 from lanecore.redis.lanes import LaneConfigMismatch
 from lanecore.redis.manager import DistributedManager
+from lanecore.redis.replication import CommandLost, NotReplicated
 
 __all__ = [
     "BackendClosed",
+    "CommandLost",
     "DistributedBuilder",
     "DistributedManager",
     "LaneConfigMismatch",
+    "NotReplicated",
     "RedisBackend",
     "RedisDeadLetters",
     "RemoteCommandError",

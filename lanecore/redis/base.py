@@ -10,8 +10,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -20,7 +20,16 @@ from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from lanecore._durations import Duration, check_int, to_seconds
 from lanecore.redis.keys import Keys
+from lanecore.redis.replication import check_acknowledge
 from lanecore.redis.scripts import Scripts
+from lanecore.redis.sentinel import (
+    SentinelTarget,
+    close_sentinel,
+    is_sentinel_url,
+    open_client,
+    parse_sentinel_url,
+    sentinel_target,
+)
 
 logger = logging.getLogger("lanecore.redis")
 
@@ -45,7 +54,7 @@ class BackendBase:
 
     def __init__(
         self,
-        url: str,
+        url: str | None = None,
         namespace: str = "lanecore",
         *,
         lease: Duration = 30.0,
@@ -55,10 +64,26 @@ class BackendBase:
         result_ttl: Duration = 3600.0,
         idle_wait: Duration = 1.0,
         connect_timeout: Duration = 5.0,
+        sentinels: Sequence[tuple[str, int]] | None = None,
+        service: str | None = None,
+        acknowledge: str = "primary",
+        replication_timeout: Duration = 5.0,
     ) -> None:
-        if not isinstance(url, str) or not url:
-            raise ValueError(f"url must be a redis:// URL, got {url!r}")
+        self.sentinel: SentinelTarget | None = None
+        if sentinels is not None or service is not None:
+            if url is not None:
+                raise ValueError(
+                    f"pass either url or sentinels= and service=, not both (url={url!r})"
+                )
+            self.sentinel = sentinel_target(sentinels, service)
+            url = self.sentinel.url
+        elif not isinstance(url, str) or not url:
+            raise ValueError(f"url must be a redis:// or redis+sentinel:// URL, got {url!r}")
+        elif is_sentinel_url(url):
+            self.sentinel = parse_sentinel_url(url)
         self.url = url
+        self.acknowledge = check_acknowledge(acknowledge)
+        self.replication_timeout = to_seconds("replication_timeout", replication_timeout)
         self.keys = Keys(namespace)
         self.namespace = namespace
         self.lease = to_seconds("lease", lease)
@@ -70,6 +95,7 @@ class BackendBase:
         self.connect_timeout = to_seconds("connect_timeout", connect_timeout)
         self.scripts = Scripts(self.keys.fixed, self.keys.prefix)
         self._clients: list[Redis] = []
+        self._sentinels: dict[int, object] = {}  # id(client) -> the Sentinel it asks
         self.closed = False
 
     def __repr__(self) -> str:
@@ -92,14 +118,21 @@ class BackendBase:
         makes every dropped connection visible to the caller (pub/sub must notice, to
         re-read what it missed meanwhile)."""
         socket_timeout = self.idle_wait + 10.0 if blocking else max(10.0, self.connect_timeout)
-        client = Redis.from_url(
-            self.url,
-            decode_responses=True,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=self.connect_timeout,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), retries),
-            retry_on_error=[ConnectionError, TimeoutError, BusyLoadingError],
-        )
+        if self.acknowledge == "replicated":  # a submit's WAIT blocks up to this long
+            socket_timeout += self.replication_timeout
+        settings: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": self.connect_timeout,
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.02), retries),
+            "retry_on_error": [ConnectionError, TimeoutError, BusyLoadingError],
+        }
+        client: Redis
+        if self.sentinel is None:
+            client = Redis.from_url(self.url, **settings)
+        else:
+            client, sentinel = open_client(self.sentinel, **settings)
+            self._sentinels[id(client)] = sentinel
         self._clients.append(client)
         return client
 
@@ -146,8 +179,12 @@ class BackendBase:
         """Close one client made by ``client()``."""
         if client in self._clients:
             self._clients.remove(client)
+        sentinel = self._sentinels.pop(id(client), None)
         with contextlib.suppress(Exception):  # a broken connection: nothing left to do
             await client.aclose()
+        if sentinel is not None:
+            with contextlib.suppress(Exception):
+                await close_sentinel(sentinel)
 
     async def aclose(self) -> None:
         """Close every client; calls still retrying give up with BackendClosed."""

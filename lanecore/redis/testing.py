@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from types import TracebackType
 
 
@@ -36,9 +37,17 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    """One ``redis-server`` process bound to 127.0.0.1; ``url`` is what clients connect to."""
+    """One ``redis-server`` process bound to 127.0.0.1; ``url`` is what clients connect to.
+    ``extra_args`` go after the built-in ones (e.g. ``["--replicaof", "127.0.0.1", "6379"]``);
+    the list may be changed between starts."""
 
-    def __init__(self, *, appendonly: bool = True, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        appendonly: bool = True,
+        binary: str | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         found = binary or find_redis_server()
         if found is None:
             raise RedisServerUnavailable(
@@ -47,6 +56,7 @@ class RedisServer:
             )
         self.binary = found
         self.appendonly = appendonly
+        self.extra_args = list(extra_args)
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir = tempfile.mkdtemp(prefix="lanecore-redis-")
@@ -81,6 +91,7 @@ class RedisServer:
             "no",
             "--logfile",
             os.path.join(self._dir, "redis.log"),
+            *self.extra_args,
         ]
         self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
