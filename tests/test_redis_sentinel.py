@@ -7,6 +7,7 @@ completes on the promoted replica, every acknowledged command ran, the lane cap 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -294,6 +295,66 @@ def test_failover_mid_run_loses_no_replicated_command_and_keeps_the_cap(
     assert any(i >= marks["rejoined"] for i in acked)
     assert any(i < marks["killed"] for i in acked)
     assert redis_fixtures.max_overlap(spans) <= CAP
+
+
+def test_a_switchover_is_followed_by_producer_and_worker(sentinel_set: SentinelSet) -> None:
+    """SENTINEL FAILOVER promotes the replica while the primary lives on: for the seconds
+    until the sentinels demote it, connections to it still work but WAIT finds no replica
+    (NotReplicated); at the demotion they are dropped and the client asks the sentinels
+    again. Every command acknowledged as replicated returns its result; one refused with
+    NotReplicated may be lost with the old primary's writes (CommandLost)."""
+    ns = redis_fixtures.namespace()
+    moved: dict[str, int] = {}
+    acked: list[int] = []
+    refused: list[int] = []
+
+    async def main() -> None:
+        backend = RedisBackend(
+            sentinel_set.url, ns, lease=2.0, acknowledge="replicated", replication_timeout=1.0
+        )
+        manager = build(backend)
+
+        async def double(payload: Any) -> Any:
+            return payload * 2
+
+        manager.register("double", double)
+        handles: list[Any] = []
+        acks: list[asyncio.Task[None]] = []
+        stop = asyncio.Event()
+
+        async def acknowledge(i: int) -> None:
+            try:
+                await handles[i].persisted()
+                acked.append(i)
+            except NotReplicated:
+                refused.append(i)
+
+        async def produce() -> None:
+            while not stop.is_set():
+                handles.append(manager.submit("work", "double", len(handles)))
+                acks.append(asyncio.ensure_future(acknowledge(len(handles) - 1)))
+                await asyncio.sleep(0.01)
+
+        async with manager:
+            feeding = asyncio.ensure_future(produce())
+            while sum(h.done() for h in handles) < 20:
+                await asyncio.sleep(0.02)
+            moved["old"], moved["new"] = await asyncio.to_thread(sentinel_set.switch_over)
+            moved["after"] = len(handles)
+            while len([i for i in acked if i >= moved["after"]]) < 20:
+                await asyncio.sleep(0.02)
+            stop.set()
+            await feeding
+            await asyncio.gather(*acks)
+            for i in acked:  # a replica had these: they ran, whichever server ran them
+                assert await handles[i] == 2 * i
+            for i in refused:
+                with contextlib.suppress(CommandLost):
+                    assert await handles[i] == 2 * i
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+    assert moved["old"] != moved["new"] == sentinel_set.primary_port()
+    assert any(i < moved["after"] for i in acked)
 
 
 def results_so_far(handles: dict[int, Any]) -> list[int]:
