@@ -1,15 +1,18 @@
 """Redis Sentinel: the redis+sentinel:// URL and keyword forms (bad values named),
 acknowledge="replicated" (persisted() only after a replica has the command; NotReplicated
-when none confirms), and a failover mid-run: three ``python -m lanecore worker`` processes
-and a producer on a primary + replica + three sentinels, the primary SIGKILLed; the run
-completes on the promoted replica, every acknowledged command ran, the lane cap held."""
+when none confirms), a failover mid-run: three ``python -m lanecore worker`` processes and
+a producer on a primary + replica + three sentinels, the primary SIGKILLed (later a worker
+too); the run completes on the promoted replica, every acknowledged command ran, the lane
+cap held; and a SENTINEL FAILOVER switchover followed by a producer and a worker."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -231,6 +234,7 @@ def test_failover_mid_run_loses_no_replicated_command_and_keeps_the_cap(
     refused: set[int] = set()  # NotReplicated: stored on the primary, no replica confirmed
     results: dict[int, Any] = {}
     marks: dict[str, int] = {}
+    killed: dict[int, float] = {}  # pid -> monotonic time of its SIGKILL
 
     async def main() -> None:
         backend = RedisBackend(  # the keyword form; the workers got the URL form
@@ -273,6 +277,11 @@ def test_failover_mid_run_loses_no_replicated_command_and_keeps_the_cap(
         await asyncio.to_thread(sentinel_set.wait_promoted, old)
         await asyncio.to_thread(sentinel_set.rejoin, old)  # back, as the new one's replica
         marks["rejoined"] = len(handles)
+        await until(lambda: len([i for i in acked if i >= marks["rejoined"]]) >= 10)
+        victim = workers.procs[0]  # a worker dies too: its claimed commands run elsewhere
+        victim.kill()
+        await asyncio.to_thread(victim.wait)
+        killed[victim.pid] = time.monotonic()  # its open runs ended by now
         await until(lambda: len([i for i in acked if i >= marks["rejoined"]]) >= 30)
         stop.set()
         await feeding
@@ -286,9 +295,9 @@ def test_failover_mid_run_loses_no_replicated_command_and_keeps_the_cap(
         asyncio.run(asyncio.wait_for(main(), 60))
     finally:
         statuses = workers.close()
-    assert statuses == [0, 0, 0]
+    assert statuses == [-signal.SIGKILL, 0, 0]
     assert results == {i: i for i in results}
-    spans = redis_fixtures.job_spans(tmp_path)
+    spans = redis_fixtures.job_spans(tmp_path, killed)
     ran = {job for job, _, _ in spans}
     assert acked <= ran  # every acknowledged command ran at least once
     assert set(results) <= ran
