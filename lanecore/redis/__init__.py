@@ -18,20 +18,25 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "lanecore.redis needs the redis client package: pip install 'lanecore[redis]'"
     ) from exc
 
+from lanecore.redis.acl import NamespaceForbidden, acl_rules
 from lanecore.redis.backend import BackendClosed, RedisBackend
 from lanecore.redis.builder import DistributedBuilder
 from lanecore.redis.dlq import RedisDeadLetters
 from lanecore.redis.handle import RemoteCommandError, RemoteHandle
 from lanecore.redis.lanes import LaneConfigMismatch
 from lanecore.redis.manager import DistributedManager
+from lanecore.redis.tls import TLSOptions
 
 __all__ = [
     "BackendClosed",
     "DistributedBuilder",
     "DistributedManager",
     "LaneConfigMismatch",
+    "NamespaceForbidden",
     "RedisBackend",
     "RedisDeadLetters",
     "RemoteCommandError",
     "RemoteHandle",
+    "TLSOptions",
+    "acl_rules",
 ]

@@ -11,16 +11,19 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+from redis.exceptions import BusyLoadingError, ConnectionError, NoPermissionError, TimeoutError
 
 from lanecore._durations import Duration, check_int, to_seconds
+from lanecore.redis.acl import NamespaceForbidden
+from lanecore.redis.connect import connection_kwargs
 from lanecore.redis.keys import Keys
 from lanecore.redis.scripts import Scripts
+from lanecore.redis.tls import TLSOptions
 
 logger = logging.getLogger("lanecore.redis")
 
@@ -55,11 +58,13 @@ class BackendBase:
         result_ttl: Duration = 3600.0,
         idle_wait: Duration = 1.0,
         connect_timeout: Duration = 5.0,
+        tls: TLSOptions | None = None,
+        cluster: bool = False,
     ) -> None:
-        if not isinstance(url, str) or not url:
-            raise ValueError(f"url must be a redis:// URL, got {url!r}")
-        self.url = url
         self.keys = Keys(namespace)
+        self._connection = connection_kwargs(url, namespace, tls=tls, cluster=cluster)
+        self.url = url
+        self.cluster = cluster
         self.namespace = namespace
         self.lease = to_seconds("lease", lease)
         self.grace = to_seconds("grace", grace, allow_zero=True)
@@ -92,14 +97,15 @@ class BackendBase:
         makes every dropped connection visible to the caller (pub/sub must notice, to
         re-read what it missed meanwhile)."""
         socket_timeout = self.idle_wait + 10.0 if blocking else max(10.0, self.connect_timeout)
-        client = Redis.from_url(
-            self.url,
-            decode_responses=True,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=self.connect_timeout,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), retries),
-            retry_on_error=[ConnectionError, TimeoutError, BusyLoadingError],
-        )
+        settings: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": self.connect_timeout,
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.02), retries),
+            "retry_on_error": [ConnectionError, TimeoutError, BusyLoadingError],
+        }
+        settings.update(self._connection)  # the URL's own settings win, as in from_url
+        client = Redis.from_pool(ConnectionPool(**settings))
         self._clients.append(client)
         return client
 
@@ -116,6 +122,12 @@ class BackendBase:
         while True:
             try:
                 result = await call()
+            except NoPermissionError as exc:
+                raise NamespaceForbidden(
+                    f"{what}: the Redis user may not use namespace {self.namespace!r} ({exc}); "
+                    f"grant it lanecore.redis.acl_rules({self.namespace!r}"
+                    f"{', cluster=True' if self.cluster else ''})"
+                ) from exc
             except TRANSIENT as exc:
                 if self.closed:
                     raise BackendClosed(f"redis backend closed while {what}") from exc
