@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lanecore.builder import QueueManagerBuilder
+from lanecore.redis.tls import TLSOptions
 
 
 class AppError(ValueError):
@@ -35,6 +36,8 @@ class WorkerOptions:
     drain_timeout: float
     loop: str = "asyncio"
     overwrite_lanes: bool = False
+    tls: TLSOptions | None = None
+    cluster: bool = False
 
 
 def load_app(spec: str) -> tuple[QueueManagerBuilder, dict[str, Any]]:
@@ -90,7 +93,12 @@ async def serve(options: WorkerOptions, ready: Callable[[], None] | None = None)
 
     builder, handlers = load_app(options.app)
     backend = RedisBackend(
-        options.url, options.namespace, concurrency=options.concurrency, lease=options.lease
+        options.url,
+        options.namespace,
+        concurrency=options.concurrency,
+        lease=options.lease,
+        tls=options.tls,
+        cluster=options.cluster,
     )
     manager = builder.with_backend(backend, overwrite_lanes=options.overwrite_lanes).build()
     for command_type, handler in handlers.items():

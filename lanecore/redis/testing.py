@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from types import TracebackType
 
 
@@ -38,7 +39,9 @@ def _free_port() -> int:
 class RedisServer:
     """One ``redis-server`` process bound to 127.0.0.1; ``url`` is what clients connect to."""
 
-    def __init__(self, *, appendonly: bool = True, binary: str | None = None) -> None:
+    def __init__(
+        self, *, appendonly: bool = True, binary: str | None = None, args: Sequence[str] = ()
+    ) -> None:
         found = binary or find_redis_server()
         if found is None:
             raise RedisServerUnavailable(
@@ -47,6 +50,7 @@ class RedisServer:
             )
         self.binary = found
         self.appendonly = appendonly
+        self.extra_args = list(args)  # more redis-server options, after the ones below
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir = tempfile.mkdtemp(prefix="lanecore-redis-")
@@ -65,8 +69,7 @@ class RedisServer:
             self.binary,
             "--bind",
             "127.0.0.1",
-            "--port",
-            str(self.port),
+            *self.listen_args(),
             "--dir",
             self._dir,
             "--save",
@@ -81,6 +84,7 @@ class RedisServer:
             "no",
             "--logfile",
             os.path.join(self._dir, "redis.log"),
+            *self.extra_args,
         ]
         self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
@@ -96,13 +100,30 @@ class RedisServer:
         self.stop()
         raise RedisServerUnavailable(f"redis-server did not answer on port {self.port}")
 
+    @property
+    def directory(self) -> str:
+        """The server's working directory (data files, log)."""
+        return self._dir
+
+    def listen_args(self) -> list[str]:
+        """The redis-server options saying where it listens (a plain TCP port here)."""
+        return ["--port", str(self.port)]
+
     def _answers(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+            raw = socket.create_connection(("127.0.0.1", self.port), timeout=0.5)
+            try:
+                with self.wrap(raw) as sock:
+                    sock.sendall(b"PING\r\n")
+                    return sock.recv(16).startswith(b"+PONG")
+            finally:
+                raw.close()
         except OSError:
             return False
+
+    def wrap(self, sock: socket.socket) -> socket.socket:
+        """The socket the readiness PING goes over (TLS servers wrap it)."""
+        return sock
 
     def stop(self, *, kill: bool = False) -> None:
         """Stop the server: SIGTERM (a clean shutdown that flushes AOF) or SIGKILL."""
