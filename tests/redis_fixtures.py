@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,8 @@ def namespace() -> str:
 
 
 class Workers:
-    """``count`` worker processes on ``url``/``ns`` running ``app``; stopped by close()."""
+    """``count`` worker processes on ``url``/``ns`` running ``app`` (``extra``: more CLI
+    options, e.g. TLS files or ``--cluster``); stopped by close()."""
 
     def __init__(
         self,
@@ -51,6 +52,7 @@ class Workers:
         app: str = "redis_apps:app",
         concurrency: int = 4,
         lease: float = 1.0,
+        extra: Sequence[str] = (),
     ) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
@@ -75,6 +77,7 @@ class Workers:
             str(lease),
             "--drain-timeout",
             "10",
+            *extra,
         ]
         self.procs = [
             subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)

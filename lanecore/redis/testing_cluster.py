@@ -50,19 +50,21 @@ class RedisClusterServers:
             raise RedisServerUnavailable("no redis-cli on PATH (Debian's redis-tools)")
         self.cli = cli
         self.servers = [
-            RedisServer(
-                appendonly=appendonly,
-                args=[
-                    "--cluster-enabled", "yes",
-                    "--cluster-config-file", "nodes.conf",
-                    "--cluster-port", str(_free_port()),
-                    "--cluster-node-timeout", "5000",
-                ],
-            )  # fmt: skip
-            for _ in range(count)
+            RedisServer(appendonly=appendonly, args=self._node_args()) for _ in range(count)
         ]
         self.url = self.servers[0].url
         self.urls = [server.url for server in self.servers]
+
+    @staticmethod
+    def _node_args() -> list[str]:
+        """One node's cluster options; the bus port is a free one of its own (not port+10000,
+        which may be out of range for a high ephemeral port)."""
+        return [
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", "nodes.conf",
+            "--cluster-port", str(_free_port()),
+            "--cluster-node-timeout", "5000",
+        ]  # fmt: skip
 
     @property
     def ports(self) -> list[int]:
