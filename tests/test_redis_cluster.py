@@ -7,14 +7,15 @@ least-privilege user works there with ``acl_rules(ns, cluster=True)``; a plain s
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis_fixtures
 
-from lanecore.redis.testing import RedisServer, RedisServerUnavailable
-from lanecore.redis.testing_cluster import RedisClusterServers
+from lanecore.redis.testing import RedisServer, RedisServerUnavailable, find_redis_server
+from lanecore.redis.testing_cluster import RedisClusterServers, find_redis_cli
 
 pytest.importorskip("redis", reason="the redis client package is not installed")
 
@@ -179,3 +180,17 @@ def test_cluster_needs_database_zero_and_a_tcp_url() -> None:
         RedisBackend("unix:///tmp/redis.sock", "ns", cluster=True)
     with pytest.raises(ValueError, match="cluster must be a bool"):
         RedisBackend("redis://127.0.0.1:7000/0", "ns", cluster="yes")  # type: ignore[arg-type]
+
+
+def test_scaling_benchmark_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks/redis_cluster_scaling.py at a tiny size: every layout completes its jobs."""
+    if find_redis_server() is None or find_redis_cli() is None:
+        pytest.skip("no redis-server or redis-cli on PATH")
+    if str(redis_fixtures.ROOT) not in sys.path:  # benchmarks/ is not installed
+        sys.path.append(str(redis_fixtures.ROOT))
+    from benchmarks import redis_cluster_scaling
+
+    assert redis_cluster_scaling.main(["--jobs", "300", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    for layout in redis_cluster_scaling.LAYOUTS:
+        assert layout in out

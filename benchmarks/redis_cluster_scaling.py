@@ -1,7 +1,9 @@
 """One namespace vs two on a 3-node Redis Cluster: how far splitting lanes across namespaces
 (whose slots sit on different nodes) takes throughput past one Redis node.
 
-    python -m benchmarks.bench_cluster [--jobs 20000] [--rounds 3] [--concurrency 50]
+    python -m benchmarks.redis_cluster_scaling [--jobs 20000] [--rounds 3] [--concurrency 50]
+
+(a script, not a pytest-benchmark module; tests/test_redis_cluster.py runs it at a tiny size)
 
 Starts a throwaway cluster (``RedisClusterServers``: 3 masters on 127.0.0.1, AOF off) and
 picks namespaces A and B whose slots are on different masters. Each round runs, one after the
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         pair = namespaces(cluster)
         ports = [cluster.owner(key_slot(ns.encode())).port for ns in pair]
         print(f"namespaces {pair} on the masters at ports {ports}")
-        run_layout(cluster, pair, (2, 1), 2000, args.concurrency)  # warm-up
+        run_layout(cluster, pair, (2, 1), min(2000, args.jobs), args.concurrency)  # warm-up
         rows: dict[str, list[Row]] = {name: [] for name in LAYOUTS}
         for _ in range(args.rounds):
             for name, layout in LAYOUTS.items():
