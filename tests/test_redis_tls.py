@@ -43,7 +43,10 @@ def server() -> Iterator[TLSRedisServer]:
 @pytest.fixture(scope="module")
 def other_ca(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     """Certificates of a CA the server does not know."""
-    return make_certificates(str(tmp_path_factory.mktemp("other-ca")))
+    try:
+        return make_certificates(str(tmp_path_factory.mktemp("other-ca")))
+    except RedisServerUnavailable as exc:
+        pytest.skip(f"no certificates could be made: {exc}")
 
 
 def client_tls(certs: Certificates) -> TLSOptions:
