@@ -198,10 +198,11 @@ def run_worker(args: argparse.Namespace) -> int:
 
 def _check_redis(backend: Any) -> None:
     from lanecore.redis.backend import TRANSIENT
+    from lanecore.redis.connect import redacted
 
     try:
         asyncio.run(backend.ping(timeout=5.0))
     except TRANSIENT as exc:
-        raise CliError(f"cannot reach Redis at {backend.url}: {exc}") from None
+        raise CliError(f"cannot reach Redis at {redacted(backend.url)}: {exc}") from None
     except PermissionError as exc:
         raise CliError(str(exc)) from None

@@ -31,12 +31,13 @@ def connection_kwargs(
     if not isinstance(cluster, bool):
         raise ValueError(f"cluster must be a bool, got {cluster!r}")
     parts = urlsplit(url)
+    shown = redacted(url)
     if parts.scheme not in SCHEMES:
-        raise ValueError(f"url must be a redis://, rediss:// or unix:// URL, got {url!r}")
+        raise ValueError(f"url must be a redis://, rediss:// or unix:// URL, got {shown!r}")
     try:
         kwargs: dict[str, Any] = dict(parse_url(url))
     except ValueError as exc:
-        raise ValueError(f"bad Redis URL {url!r}: {exc}") from None
+        raise ValueError(f"bad Redis URL {shown!r}: {exc}") from None
     query = dict(parse_qsl(parts.query))
     tls = TLSOptions.merge_query(tls, query)
     for name in QUERY_NAMES:
@@ -44,12 +45,12 @@ def connection_kwargs(
     if parts.scheme == "rediss":
         kwargs.update((tls or TLSOptions()).connection_kwargs())
     elif tls is not None:
-        raise ValueError(f"TLS settings need a rediss:// URL, got {url!r}")
+        raise ValueError(f"TLS settings need a rediss:// URL, got {shown!r}")
     if cluster:
         if parts.scheme == "unix":
-            raise ValueError(f"cluster=True needs a redis:// or rediss:// URL, got {url!r}")
+            raise ValueError(f"cluster=True needs a redis:// or rediss:// URL, got {shown!r}")
         if kwargs.get("db", 0) != 0:
-            raise ValueError(f"a Redis Cluster has only database 0, got {url!r}")
+            raise ValueError(f"a Redis Cluster has only database 0, got {shown!r}")
         kwargs.pop("db", None)
         seed = (kwargs.get("host", "localhost"), int(kwargs.get("port", 6379)))
         kwargs["route"] = SlotRoute(namespace, [seed])
@@ -58,4 +59,14 @@ def connection_kwargs(
     return kwargs
 
 
-__all__ = ["SCHEMES", "connection_kwargs"]
+def redacted(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for error messages)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+__all__ = ["SCHEMES", "connection_kwargs", "redacted"]

@@ -90,6 +90,7 @@ async def serve(options: WorkerOptions, ready: Callable[[], None] | None = None)
     """Run one worker until SIGTERM/SIGINT, then stop claiming, finish (up to
     ``drain_timeout``) and exit; returns the exit status."""
     from lanecore.redis.backend import TRANSIENT, RedisBackend
+    from lanecore.redis.connect import redacted
 
     builder, handlers = load_app(options.app)
     backend = RedisBackend(
@@ -111,7 +112,8 @@ async def serve(options: WorkerOptions, ready: Callable[[], None] | None = None)
         try:
             await manager.start(worker=True)
         except TRANSIENT as exc:
-            raise RedisUnreachable(f"cannot reach Redis at {options.url}: {exc}") from None
+            where = redacted(options.url)
+            raise RedisUnreachable(f"cannot reach Redis at {where}: {exc}") from None
         if ready is not None:
             ready()
         await stop.wait()
