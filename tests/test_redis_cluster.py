@@ -174,8 +174,9 @@ def test_cluster_true_on_a_plain_server_says_so(plain: RedisServer) -> None:
 
 
 def test_cluster_needs_database_zero_and_a_tcp_url() -> None:
-    with pytest.raises(ValueError, match="only database 0"):
-        RedisBackend("redis://127.0.0.1:7000/3", "ns", cluster=True)
+    with pytest.raises(ValueError, match="only database 0") as info:
+        RedisBackend("redis://me:secret@127.0.0.1:7000/3", "ns", cluster=True)
+    assert "secret" not in str(info.value) and "me:***@" in str(info.value)
     with pytest.raises(ValueError, match="needs a redis:// or rediss:// URL"):
         RedisBackend("unix:///tmp/redis.sock", "ns", cluster=True)
     with pytest.raises(ValueError, match="cluster must be a bool"):

@@ -20,7 +20,7 @@ from redis.exceptions import BusyLoadingError, ConnectionError, NoPermissionErro
 
 from lanecore._durations import Duration, check_int, to_seconds
 from lanecore.redis.acl import NamespaceForbidden
-from lanecore.redis.connect import connection_kwargs
+from lanecore.redis.connect import connection_kwargs, redacted
 from lanecore.redis.keys import Keys
 from lanecore.redis.scripts import Scripts
 from lanecore.redis.tls import TLSOptions
@@ -79,7 +79,7 @@ class BackendBase:
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}({self.url!r}, namespace={self.namespace!r}, "
+            f"{type(self).__name__}({redacted(self.url)!r}, namespace={self.namespace!r}, "
             f"lease={self.lease:g})"
         )
 
