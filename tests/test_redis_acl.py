@@ -197,3 +197,21 @@ def test_worker_process_for_another_namespace_exits_with_the_reason(server: Redi
     assert done.returncode == 1
     assert f"may not use namespace '{ns2}'" in done.stderr
     assert "acl_rules" in done.stderr
+
+
+def test_password_is_hidden_in_repr_and_errors() -> None:
+    url = f"redis://someone:{PASSWORD}@127.0.0.1:1/0"
+    backend = RedisBackend(url, redis_fixtures.namespace())
+    assert PASSWORD not in repr(backend) and "someone:***@127.0.0.1:1" in repr(backend)
+    with pytest.raises(ValueError, match=r"someone:\*\*\*@") as bad:
+        RedisBackend(url.replace("redis://", "http://"), redis_fixtures.namespace())
+    assert PASSWORD not in str(bad.value)
+    argv = [
+        sys.executable, "-m", "lanecore", "worker", "--redis", url,
+        "--app", "redis_apps:plain",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": f"{redis_fixtures.TESTS}{os.pathsep}{redis_fixtures.ROOT}"}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    assert "cannot reach Redis at redis://someone:***@127.0.0.1:1/0" in done.stderr
+    assert PASSWORD not in done.stderr
