@@ -24,6 +24,7 @@ from lanecore.durable import UnknownCommandType
 from lanecore.errors import (
     CommandTimeout,
     LaneError,
+    LaneFull,
     LaneNotFound,
     NotPersisted,
     ShutdownInProgress,
@@ -62,6 +63,7 @@ __all__ = [
     "LaneConfig",
     "LaneError",
     "LaneEvent",
+    "LaneFull",
     "LaneNotFound",
     "LaneStatus",
     "LocalDistributedQueue",

@@ -142,16 +142,20 @@ class LaneRecord(Protocol):
     hooks: bool  # call DispatchHooks.lane_changed after each push and pop
     stamps: bool  # handles need _submitted_at (the lane has a deadline boost)
     policy: Any  # the shell's own object for this lane
+    max_pending: int  # the fast path leaves a submit to the shell at this many (0: no bound)
+    held: int  # the lane's commands the shell holds outside the table (delayed, retrying)
 
 
 class CoreHandle(asyncio.Future[Any]):
     """The fields the core keeps on a queued command; the shell's handle class derives from
-    it. Only the core sets them, except ``_failures`` and ``_timer`` (retry policy)."""
+    it. Only the core sets them, except ``_failures`` and ``_timer`` (retries, delays)."""
 
     __slots__ = (
         "_command",  # what was submitted (its command_type names it)
         "_context",  # the contextvars.Context every attempt runs in
+        "_cost",  # what it draws from its lane's cost bucket (an int >= 1)
         "_failures",  # failed attempts so far
+        "_group",  # the group it belongs to (a str), or None
         "_lane",  # the core's record of its lane (a LaneRecord)
         "_owner",  # the DispatchHooks object of its manager (cancel() goes through it)
         "_queued_at",  # monotonic time it was queued, when sampled for metrics (else None)
@@ -160,14 +164,16 @@ class CoreHandle(asyncio.Future[Any]):
         "_submitted_at",  # loop time of the submit, on lanes whose boost needs it
         "_ticket",  # its place in the lane table
         "_timeout",  # seconds per attempt, or None
-        "_timer",  # the TimerHandle of a pending retry
+        "_timer",  # the shell's timer entry while it waits outside the table (delay, retry)
         "command_id",
     )
 
     command_id: Any
     _command: Any
     _context: contextvars.Context
+    _cost: int
     _failures: int
+    _group: str | None
     _lane: LaneRecord
     _owner: DispatchHooks
     _queued_at: float | None
@@ -176,7 +182,7 @@ class CoreHandle(asyncio.Future[Any]):
     _submitted_at: float
     _ticket: int
     _timeout: float | None
-    _timer: asyncio.TimerHandle | None
+    _timer: Any
 
 
 class InflightMap(Protocol):
@@ -202,9 +208,12 @@ class DispatchHooks(Protocol):
         timeout: Any,
         command_id: Any,
         run_in_executor: Any,
+        cost: Any,
+        delay: Any,
+        group: Any,
     ) -> CoreHandle:
-        """A submit the core's fast path does not take (named commands, options, errors):
-        check it all and queue it with ``Dispatcher.queue``, or raise."""
+        """A submit the core's fast path does not take (named commands, options, full
+        lanes, errors): check it all and queue it with ``Dispatcher.queue``, or raise."""
         ...
 
     def runner_for(self, command: Any, run_in_executor: bool) -> Runner:

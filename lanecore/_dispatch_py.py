@@ -53,7 +53,17 @@ def _is_async_function(obj: Any) -> bool:
 class LaneRecord:
     """The core's record of one lane; ``policy`` is the shell's object for it."""
 
-    __slots__ = ("hooks", "index", "lane_id", "policy", "run_in_executor", "stamps", "timeout")
+    __slots__ = (
+        "held",
+        "hooks",
+        "index",
+        "lane_id",
+        "max_pending",
+        "policy",
+        "run_in_executor",
+        "stamps",
+        "timeout",
+    )
 
     def __init__(
         self,
@@ -72,6 +82,8 @@ class LaneRecord:
         self.hooks = hooks
         self.stamps = stamps
         self.policy = policy
+        self.max_pending = 0
+        self.held = 0
 
     def __repr__(self) -> str:
         return f"<LaneRecord {self.lane_id!r} #{self.index}>"
@@ -297,18 +309,26 @@ class Dispatcher:
         timeout: Any = None,
         command_id: Any = None,
         run_in_executor: Any = None,
+        cost: Any = None,
+        delay: Any = None,
+        group: Any = None,
     ) -> CoreHandle:
         """Queue a command on a lane and return its handle (see QueueManager.submit)."""
         if (
             timeout is None
             and command_id is None
             and run_in_executor is None
+            and cost is None
+            and delay is None
+            and group is None
             and self.accepting
             and self.loop is not None
             and type(lane_id) is str
         ):
             ls = self.lanes.get(lane_id)
-            if ls is not None:
+            if ls is not None and (
+                not ls.max_pending or self.table.pending(ls.index) + ls.held < ls.max_pending
+            ):
                 if payload is NO_ARGUMENT:
                     run = self.runner_of(command)
                     if run is not None:
@@ -318,7 +338,9 @@ class Dispatcher:
                     if handler is not None and plain_json(payload):
                         named = NamedCommand(command, payload, handler)
                         return self.queue(ls, named, named, ls.timeout, self.named_id())
-        return self.hooks.submit(lane_id, command, payload, timeout, command_id, run_in_executor)
+        return self.hooks.submit(
+            lane_id, command, payload, timeout, command_id, run_in_executor, cost, delay, group
+        )
 
     def _handle(
         self,
@@ -328,6 +350,9 @@ class Dispatcher:
         timeout: float | None,
         command_id: Any,
         context: contextvars.Context | None,
+        cost: int = 1,
+        group: str | None = None,
+        hold: bool = False,
     ) -> CoreHandle:
         if command_id is None:
             command_id = self.next_id
@@ -343,6 +368,8 @@ class Dispatcher:
         handle._runner = None
         handle._timer = None
         handle._context = contextvars.copy_context() if context is None else context
+        handle._cost = cost
+        handle._group = group
         handle._queued_at = None
         if ls.stamps:
             assert self.loop is not None
@@ -352,9 +379,15 @@ class Dispatcher:
             if self.sample_count >= self.sample_every:
                 self.sample_count = 0
                 handle._queued_at = time.perf_counter()
-        handle._ticket = self.table.push(ls.index, handle)
+        if not hold:
+            handle._ticket = self._push(ls, handle, cost)
         self.inflight.add(command_id, handle)
         return handle
+
+    def _push(self, ls: LaneRecord, handle: CoreHandle, cost: int) -> int:
+        if cost == 1:
+            return self.table.push(ls.index, handle)  # type: ignore[no-any-return]
+        return self.table.push(ls.index, handle, cost)  # type: ignore[no-any-return]
 
     def queue(
         self,
@@ -364,16 +397,30 @@ class Dispatcher:
         timeout: float | None,
         command_id: Any,
         context: contextvars.Context | None = None,
+        cost: int = 1,
+        group: str | None = None,
+        hold: bool = False,
     ) -> CoreHandle:
         """Queue one checked command (in ``context``; None: a copy of the current one) and
-        dispatch what may run. The shell's checked submits end here."""
-        handle = self._handle(ls, command, run, timeout, command_id, context)
+        dispatch what may run. The shell's checked submits end here. ``hold``: make the
+        handle but keep it out of its lane until the shell releases it (a delay)."""
+        handle = self._handle(ls, command, run, timeout, command_id, context, cost, group, hold)
         if self.rings or self.filtered:
             self._emit(SUBMITTED_KIND, handle, None)
+        if not hold:
+            if ls.hooks:
+                self.hooks.lane_changed(ls)
+            self.kick()
+        return handle
+
+    def release(self, handle: CoreHandle) -> None:
+        """Put a held handle (delayed, or waiting to retry) at the back of its lane and
+        dispatch what may run."""
+        ls: Any = handle._lane
+        handle._ticket = self._push(ls, handle, handle._cost)
         if ls.hooks:
             self.hooks.lane_changed(ls)
         self.kick()
-        return handle
 
     def queue_many(
         self, ls: LaneRecord, commands: Iterable[Any], timeout: float | None
@@ -412,8 +459,14 @@ class Dispatcher:
         """Record command event ``kind`` (stamped ``timestamp``, None: now): straight into the
         unfiltered streams' rings, and through the hub for filtered streams."""
         source = handle._command if kind == STARTED_KIND else None
+        group = handle._group
         for ring in self.rings:
-            ring.push_command(kind, handle._lane.lane_id, handle.command_id, source, timestamp)
+            if group is None:
+                ring.push_command(kind, handle._lane.lane_id, handle.command_id, source, timestamp)
+            else:
+                ring.push_command(
+                    kind, handle._lane.lane_id, handle.command_id, source, timestamp, group
+                )
         if self.filtered:
             self.emit_filtered(kind, handle, timestamp)
 
@@ -464,7 +517,6 @@ class Dispatcher:
         inflight = self.inflight
         idle = self.idle
         hooks = self.hooks
-        rate_limited = self.rate_limited
         recorder = self.recorder
         wait_records = run_records = None
         if recorder is not None:
@@ -482,7 +534,7 @@ class Dispatcher:
                 burst = 0
                 await asyncio.sleep(0)
             handle: Any = pop()
-            if rate_limited:
+            if self.rate_limited:  # (a lane with a rate limit may be added at run time)
                 hooks.arm_token_timer()
             if handle is None:
                 parked = create_future()

@@ -1,12 +1,12 @@
 """A subscriber's bounded event buffer (pure-Python twin of ``lanecore_pyx._eventring``).
 
-Command events are recorded as (kind, lane id, command id, source, timestamp), one entry per
-event (a submit_many batch as one entry per command), and made into ``event_type`` instances
-only when read (``object.__new__``, then its ``key``, ``timestamp``, ``_lane_id``,
-``_command_id``, ``_source`` and ``_payload`` slots; the payload is made on access); ready
-event objects are stored as they are. When the buffer is full the oldest event is dropped;
-``dropped`` counts them. ``next_ready()`` hands a buffered event to ``async for`` without a
-coroutine.
+Command events are recorded as (kind, lane id, command id, source, timestamp, group), one
+entry per event (a submit_many batch as one entry per command), and made into ``event_type``
+instances only when read (``object.__new__``, then its ``key``, ``timestamp``, ``_lane_id``,
+``_command_id``, ``_source``, ``_group`` and ``_payload`` slots; the payload is made on
+access); ready event objects are stored as they are. When the buffer is full the oldest
+event is dropped; ``dropped`` counts them. ``next_ready()`` hands a buffered event to
+``async for`` without a coroutine.
 """
 
 from __future__ import annotations
@@ -30,11 +30,19 @@ class EventRing:
     def __init__(self, capacity: int, event_type: type[Any], keys: tuple[str, ...]) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity must be an int >= 1, got {capacity!r}")
-        for name in ("key", "_payload", "_lane_id", "_command_id", "_source", "timestamp"):
+        for name in (
+            "key",
+            "_payload",
+            "_lane_id",
+            "_command_id",
+            "_source",
+            "timestamp",
+            "_group",
+        ):
             if name not in getattr(event_type, "__slots__", ()):
                 raise TypeError(f"{event_type.__qualname__}.{name} is not a __slots__ member")
-        # (kind, lane id or ready event, command id, command_type source, timestamp)
-        self._buffer: deque[tuple[int, Any, Any, Any, float]] = deque(maxlen=capacity)
+        # (kind, lane id or ready event, command id, command_type source, timestamp, group)
+        self._buffer: deque[tuple[int, Any, Any, Any, float, Any]] = deque(maxlen=capacity)
         self.event_type = event_type
         self.keys = keys
         self.offered = 0
@@ -48,23 +56,31 @@ class EventRing:
         command_id: Any,
         source: Any = None,
         timestamp: float | None = None,
+        group: Any = None,
     ) -> None:
         """Record event ``kind`` (an index into ``keys``) of command ``command_id`` of lane
         ``lane_id``; ``source`` (or None) is what its command_type comes from. Stamped
-        ``timestamp`` (time.time() seconds; None: now)."""
+        ``timestamp`` (time.time() seconds; None: now). A ``group`` (not None) shows in the
+        event's payload as "group"."""
         self._check_kind(kind)
         stamp = time.time() if timestamp is None else timestamp
-        self._buffer.append((kind, lane_id, command_id, source, stamp))
+        self._buffer.append((kind, lane_id, command_id, source, stamp, group))
         self.offered += 1
         if self.waker is not None:
             self._fire_waker()
 
     def push_run(
-        self, kind: int, lane_id: Any, first_id: int, count: int, timestamp: float | None = None
+        self,
+        kind: int,
+        lane_id: Any,
+        first_id: int,
+        count: int,
+        timestamp: float | None = None,
+        group: Any = None,
     ) -> None:
         """Record event ``kind`` (an index into ``keys``) of ``count`` commands of lane
         ``lane_id`` whose ids are ``first_id``, ``first_id + 1``, ... (one submit_many batch),
-        all stamped ``timestamp`` (None: now)."""
+        all stamped ``timestamp`` (None: now) and of ``group`` (None: none)."""
         self._check_kind(kind)
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
@@ -78,7 +94,9 @@ class EventRing:
         capacity = self.capacity
         kept = min(count, capacity)  # only the newest ``capacity`` would stay
         start = first_id + count - kept
-        self._buffer.extend((kind, lane_id, i, None, stamp) for i in range(start, start + kept))
+        self._buffer.extend(
+            (kind, lane_id, i, None, stamp, group) for i in range(start, start + kept)
+        )
         self.offered += count
         if self.waker is not None:
             self._fire_waker()
@@ -98,7 +116,7 @@ class EventRing:
 
     def push(self, event: Any) -> None:
         """Record a ready event object."""
-        self._buffer.append((_READY, event, None, None, 0.0))
+        self._buffer.append((_READY, event, None, None, 0.0, None))
         self.offered += 1
         if self.waker is not None:
             self._fire_waker()
@@ -107,7 +125,7 @@ class EventRing:
         """The oldest event (made from its record now), or None when empty."""
         if not self._buffer:
             return None
-        kind, item, command_id, source, timestamp = self._buffer.popleft()
+        kind, item, command_id, source, timestamp, group = self._buffer.popleft()
         self.taken += 1
         if kind == _READY:
             return item
@@ -118,6 +136,7 @@ class EventRing:
         event._command_id = command_id
         event._source = source
         event.timestamp = timestamp
+        event._group = group
         return event
 
     def next_ready(self) -> Ready[Any] | None:

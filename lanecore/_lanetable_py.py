@@ -5,14 +5,22 @@ of the lanes that could dispatch now, bucketed by effective priority (0..255). `
 takes the oldest command of the best dispatchable lane, serving lanes of one priority level
 round-robin. The compiled module implements exactly the same behaviour with C arrays, ring
 buffers and a four-word bitmap; the hypothesis differential test holds the two together.
+
+A lane may have a request bucket (one token per command) and a cost bucket (each command's
+``push`` cost); its oldest command is dispatched only when both can pay, so a costly command
+is never overtaken within its lane. Removed lanes' indices are reused by ``add_lane``, most
+recently removed first. Adding and removing a lane touches only that lane (with a global
+limit also the lanes whose reservation changes), and the throttled lanes are kept in a list of
+their own, so nothing walks every lane as their number grows.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from lanecore._tokenbucket_py import TokenBucket
+from lanecore._tokenbucket_py import TokenBucket, check_bucket_args, new_bucket
 
 PRIORITY_LEVELS = 256
 UNTRACKS_PENDING = False
@@ -54,6 +62,82 @@ def _check_untracked_slots(untracked_type: type | None, untracked_slots: object)
             raise TypeError(f"{untracked_type.__qualname__}.{name} is not a __slots__ member")  # type: ignore[union-attr]
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def _check_cost(cost: int) -> None:
+    if isinstance(cost, bool) or not isinstance(cost, int):
+        raise TypeError(f"cost must be an int, got {cost!r}")
+    if not 1 <= cost <= _INT64_MAX:
+        raise ValueError(f"cost must be an int from 1 to 2**63 - 1, got {cost!r}")
+
+
+def _check_cost_bucket_args(capacity: float, per_second: float) -> None:
+    """check_bucket_args, its messages naming cost_capacity and cost_per_second."""
+    try:
+        check_bucket_args(capacity, per_second)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"cost_{exc}") from None
+
+
+class _Lane:
+    """One lane's record (the compiled table's ``lane_t``)."""
+
+    __slots__ = (
+        "active",
+        "base",
+        "before_cut",
+        "bucket",
+        "completions",
+        "cost_bucket",
+        "costs",
+        "granted",
+        "in_ready",
+        "in_reserved",
+        "knext",
+        "kprev",
+        "max",
+        "min",
+        "paused",
+        "prio",
+        "queue",
+        "tail",
+        "throttled",
+        "unmet",
+    )
+
+    def __init__(
+        self,
+        priority: int,
+        min_concurrency: int,
+        max_concurrency: int,
+        bucket: TokenBucket | None,
+        cost_bucket: TokenBucket | None,
+    ) -> None:
+        self.base = priority
+        self.prio = priority  # effective priority = the level of the lane's ring membership
+        self.min = min_concurrency
+        self.granted = 0  # the reservation the global limit grants (see _grant_added)
+        self.before_cut = False  # with a global limit: granted its min_concurrency
+        self.max = max_concurrency
+        self.active = 0
+        self.completions = 0
+        self.paused = False
+        self.throttled = False
+        self.queue: OrderedDict[int, object] = OrderedDict()  # ticket -> item, oldest first
+        self.tail = 0  # the next ticket
+        self.in_ready = False
+        self.in_reserved = False
+        self.unmet = 0  # this lane's share of the table's reserve
+        self.bucket = bucket  # requests: one token per command
+        self.cost_bucket = cost_bucket  # each command's cost
+        # ticket -> cost of each pending command, only with a cost bucket
+        self.costs: dict[int, int] | None = None if cost_bucket is None else {}
+        # with a global limit: the lanes of one base priority in the order added
+        self.knext = -1
+        self.kprev = -1
+
+
 class LaneTable:
     """Lanes, their pending commands and the dispatch index; no asyncio, no clock of its own."""
 
@@ -76,23 +160,11 @@ class LaneTable:
         self._total_active = 0
         self._total_pending = 0
         self._reserve = 0  # slots held for lanes still under their granted reservation
-        self._throttled_count = 0
-        # per-lane records
-        self._base: list[int] = []
-        self._prio: list[int] = []
-        self._min: list[int] = []
-        self._granted: list[int] = []  # the reservation the global limit grants (see _grant)
-        self._max: list[int] = []
-        self._active: list[int] = []
-        self._completions: list[int] = []
-        self._paused: list[bool] = []
-        self._throttled: list[bool] = []
-        self._queue: list[OrderedDict[int, object]] = []
-        self._tail: list[int] = []
-        self._in_ready: list[bool] = []
-        self._in_reserved: list[bool] = []
-        self._unmet: list[int] = []
-        self._bucket: list[TokenBucket | None] = []
+        self._lanes: list[_Lane | None] = []  # by index; None: removed
+        self._count = 0  # live lanes
+        self._free: list[int] = []  # removed lanes' indices, the most recent last
+        # the throttled lanes, in the order they were throttled
+        self._throttled: OrderedDict[int, None] = OrderedDict()
         # dispatch index: per level, an ordered set of lanes (head = next to serve)
         self._ready_bits = 0
         self._reserved_bits = 0
@@ -102,6 +174,13 @@ class LaneTable:
         self._reserved_rings: list[OrderedDict[int, None]] = [
             OrderedDict() for _ in range(PRIORITY_LEVELS)
         ]
+        # grant order (only with a global limit): per base priority, its lanes in the order
+        # added (linked through _Lane.knext/kprev); lanes before the cut are granted their
+        # min_concurrency, the cut and all after it none
+        self._khead = [-1] * PRIORITY_LEVELS
+        self._ktail = [-1] * PRIORITY_LEVELS
+        self._cut = -1  # the first lane granted nothing (-1: every lane fits)
+        self._granted_sum = 0  # min_concurrency of the lanes before the cut
 
     # ----------------------------------------------------------------- lanes
     def add_lane(
@@ -111,8 +190,12 @@ class LaneTable:
         max_concurrency: int,
         rate_capacity: float = 0.0,
         rate_per_second: float = 0.0,
+        cost_capacity: float = 0.0,
+        cost_per_second: float = 0.0,
     ) -> int:
-        """Add a lane and return its index; a rate_per_second of 0 means no rate limit."""
+        """Add a lane and return its index: the most recently removed lane's index if there
+        is one, else the next unused one. A rate (or cost) per second and capacity of 0 mean
+        no request (or cost) bucket; a cost bucket pays each command's push() cost."""
         _check_priority(priority)
         for name, value in (
             ("min_concurrency", min_concurrency),
@@ -129,69 +212,185 @@ class LaneTable:
             )
         if max_concurrency < 1:  # (with min 0: a lane that could never run)
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
-        bucket = None
-        if rate_per_second != 0.0 or rate_capacity != 0.0:
-            bucket = TokenBucket(rate_capacity, rate_per_second, self._clock)
-        self._base.append(priority)
-        self._prio.append(priority)
-        self._min.append(min_concurrency)
-        self._granted.append(0)
-        self._max.append(max_concurrency)
-        self._active.append(0)
-        self._completions.append(0)
-        self._paused.append(False)
-        self._throttled.append(False)
-        self._queue.append(OrderedDict())
-        self._tail.append(0)
-        self._in_ready.append(False)
-        self._in_reserved.append(False)
-        self._unmet.append(0)
-        self._bucket.append(bucket)
-        self._grant()
-        return len(self._base) - 1
+        has_bucket = rate_per_second != 0.0 or rate_capacity != 0.0
+        if has_bucket:
+            check_bucket_args(rate_capacity, rate_per_second)
+        has_cost = cost_per_second != 0.0 or cost_capacity != 0.0
+        if has_cost:
+            _check_cost_bucket_args(cost_capacity, cost_per_second)
+        bucket = cost_bucket = None
+        if has_bucket or has_cost:
+            now = self._now()  # (one reading for both buckets, as in the compiled table)
+            if has_bucket:
+                bucket = new_bucket(rate_capacity, rate_per_second, now)
+            if has_cost:
+                cost_bucket = new_bucket(cost_capacity, cost_per_second, now)
+        record = _Lane(priority, min_concurrency, max_concurrency, bucket, cost_bucket)
+        if self._free:
+            lane = self._free.pop()
+            self._lanes[lane] = record
+        else:
+            lane = len(self._lanes)
+            self._lanes.append(record)
+        self._count += 1
+        if self._global_limit:
+            self._grant_added(lane)
+        else:  # without a global limit every lane is granted its minimum
+            record.granted = min_concurrency
+        self._refresh(lane)
+        return lane
 
-    def _grant(self) -> None:
-        """Grant reservations by base priority (ties: order added) while they fit the limit.
+    def remove_lane(self, lane: int) -> None:
+        """Remove an idle lane (nothing pending, nothing active); its index is invalid until
+        add_lane reuses it. Reservations are granted again as if it had never been added."""
+        ln = self._lane(lane)
+        if ln.queue or ln.active:
+            raise ValueError(
+                f"lane {lane} has {len(ln.queue)} pending and {ln.active} active commands: "
+                "only an idle lane can be removed"
+            )
+        if ln.throttled:
+            self._unthrottle(lane)
+        self._unlink(lane)
+        if self._global_limit:
+            self._grant_removed(lane)
+        self._lanes[lane] = None
+        self._free.append(lane)
+        self._count -= 1
 
-        Walking the lanes in that order, each gets its full min_concurrency while the running
-        sum stays within the global limit; the first lane that does not fit and every lane
-        after it get none, so a limit below the lanes' total minimum reserves for the most
-        important lanes only. No limit: every lane gets its minimum.
-        """
-        limit = self._global_limit
-        used = 0
-        fits = True
-        for lane in sorted(range(len(self._base)), key=lambda i: (self._base[i], i)):
-            want = self._min[lane]
-            if limit and (not fits or used + want > limit):
-                fits = False
-                want = 0
-            used += want
-            self._granted[lane] = want
-        for lane in range(len(self._base)):
-            self._refresh(lane)
-
-    def _check_lane(self, lane: int) -> None:
+    def has_lane(self, lane: int) -> bool:
+        """Whether ``lane`` is the index of a lane (added and not removed)."""
         if isinstance(lane, bool) or not isinstance(lane, int):
             raise TypeError(f"lane must be an int, got {lane!r}")
-        if not 0 <= lane < len(self._base):
+        return 0 <= lane < len(self._lanes) and self._lanes[lane] is not None
+
+    def lane_indices(self) -> list[int]:
+        """The indices of the lanes, ascending."""
+        return [i for i, ln in enumerate(self._lanes) if ln is not None]
+
+    # ------------------------------------------------------------ grants
+    # With a global limit, lanes are granted their min_concurrency in grant order (base
+    # priority, then the order added) while the running sum fits the limit: every lane before
+    # the cut is granted, the cut and every lane after it are not. _granted_sum <= limit, and
+    # the cut is -1 or _granted_sum + its min_concurrency > limit. Adding or removing a lane
+    # moves the cut step by step, each step one lane whose grant changes, so only those lanes
+    # are refreshed.
+    def _grant_next(self, lane: int) -> int:
+        """The lane after ``lane`` in grant order, or -1."""
+        ln = self._record(lane)
+        if ln.knext >= 0:
+            return ln.knext
+        for level in range(ln.base + 1, PRIORITY_LEVELS):
+            if self._khead[level] >= 0:
+                return self._khead[level]
+        return -1
+
+    def _grant_prev(self, lane: int) -> int:
+        """The lane before ``lane`` in grant order (lane -1: the last lane), or -1."""
+        level = PRIORITY_LEVELS
+        if lane >= 0:
+            ln = self._record(lane)
+            if ln.kprev >= 0:
+                return ln.kprev
+            level = ln.base
+        while level > 0:
+            level -= 1
+            if self._ktail[level] >= 0:
+                return self._ktail[level]
+        return -1
+
+    def _set_grant(self, lane: int, granted: bool) -> None:
+        ln = self._record(lane)
+        ln.before_cut = granted
+        ln.granted = ln.min if granted else 0
+        self._refresh(lane)
+
+    def _grant_added(self, lane: int) -> None:
+        """Link a new lane at the end of its base priority's grant order; move the cut back
+        over the lanes that no longer fit."""
+        ln = self._record(lane)
+        level = ln.base
+        tail = self._ktail[level]
+        ln.kprev = tail
+        ln.knext = -1
+        if tail >= 0:
+            self._record(tail).knext = lane
+        else:
+            self._khead[level] = lane
+        self._ktail[level] = lane
+        cut = self._cut
+        # the lane is last of its level: before the cut only if the cut is at a later level
+        if cut >= 0 and self._record(cut).base <= level:
+            ln.before_cut = False
+            ln.granted = 0
+            return
+        ln.before_cut = True
+        ln.granted = ln.min
+        self._granted_sum += ln.min
+        while self._granted_sum > self._global_limit:
+            cut = self._grant_prev(cut)
+            self._granted_sum -= self._record(cut).min
+            self._set_grant(cut, False)
+        self._cut = cut
+
+    def _grant_removed(self, lane: int) -> None:
+        """Unlink a lane from the grant order; move the cut on over the lanes that now fit."""
+        ln = self._record(lane)
+        cut = self._cut
+        nxt = self._grant_next(lane)
+        moves = True
+        if cut == lane:
+            cut = nxt
+        elif ln.before_cut:
+            self._granted_sum -= ln.min
+        else:
+            moves = False  # after the cut: no lane's grant changes
+        if ln.kprev >= 0:
+            self._record(ln.kprev).knext = ln.knext
+        else:
+            self._khead[ln.base] = ln.knext
+        if ln.knext >= 0:
+            self._record(ln.knext).kprev = ln.kprev
+        else:
+            self._ktail[ln.base] = ln.kprev
+        if not moves:
+            return
+        while cut >= 0 and self._granted_sum + self._record(cut).min <= self._global_limit:
+            self._granted_sum += self._record(cut).min
+            self._set_grant(cut, True)
+            cut = self._grant_next(cut)
+        self._cut = cut
+
+    def _record(self, lane: int) -> _Lane:
+        """The record of a lane known to be live."""
+        ln = self._lanes[lane]
+        assert ln is not None
+        return ln
+
+    def _lane(self, lane: int) -> _Lane:
+        """The record of lane ``lane``, checked (TypeError, IndexError)."""
+        if isinstance(lane, bool) or not isinstance(lane, int):
+            raise TypeError(f"lane must be an int, got {lane!r}")
+        ln = self._lanes[lane] if 0 <= lane < len(self._lanes) else None
+        if ln is None:
             raise IndexError(f"no lane with index {lane}")
+        return ln
+
+    def _now(self) -> float:
+        clock = self._clock
+        return time.monotonic() if clock is None else float(clock())
 
     # ------------------------------------------------------------ the index
     def _refresh(self, lane: int) -> None:
         """Bring the lane's index membership and reservation in line with its state."""
-        pending = len(self._queue[lane])
-        active = self._active[lane]
-        ready = (
-            pending > 0
-            and active < self._max[lane]
-            and not self._paused[lane]
-            and not self._throttled[lane]
-        )
-        granted = self._granted[lane]
+        ln = self._record(lane)
+        pending = len(ln.queue)
+        active = ln.active
+        ready = pending > 0 and active < ln.max and not ln.paused and not ln.throttled
+        granted = ln.granted
         reserved = ready and active < granted
-        level = self._prio[lane]
-        if ready != self._in_ready[lane]:
+        level = ln.prio
+        if ready != ln.in_ready:
             ring = self._ready_rings[level]
             if ready:
                 ring[lane] = None
@@ -200,8 +399,8 @@ class LaneTable:
                 del ring[lane]
                 if not ring:
                     self._ready_bits &= ~(1 << level)
-            self._in_ready[lane] = ready
-        if reserved != self._in_reserved[lane]:
+            ln.in_ready = ready
+        if reserved != ln.in_reserved:
             ring = self._reserved_rings[level]
             if reserved:
                 ring[lane] = None
@@ -210,74 +409,134 @@ class LaneTable:
                 del ring[lane]
                 if not ring:
                     self._reserved_bits &= ~(1 << level)
-            self._in_reserved[lane] = reserved
+            ln.in_reserved = reserved
         unmet = 0
         # paused and throttled lanes hold no reservation: others may use those slots meanwhile
-        held = pending > 0 and not self._paused[lane] and not self._throttled[lane]
+        held = pending > 0 and not ln.paused and not ln.throttled
         if held and active < granted:
             unmet = granted - active
-        self._reserve += unmet - self._unmet[lane]
-        self._unmet[lane] = unmet
+        self._reserve += unmet - ln.unmet
+        ln.unmet = unmet
 
     def _unlink(self, lane: int) -> None:
-        level = self._prio[lane]
-        if self._in_ready[lane]:
+        ln = self._record(lane)
+        level = ln.prio
+        if ln.in_ready:
             ring = self._ready_rings[level]
             del ring[lane]
             if not ring:
                 self._ready_bits &= ~(1 << level)
-            self._in_ready[lane] = False
-        if self._in_reserved[lane]:
+            ln.in_ready = False
+        if ln.in_reserved:
             ring = self._reserved_rings[level]
             del ring[lane]
             if not ring:
                 self._reserved_bits &= ~(1 << level)
-            self._in_reserved[lane] = False
+            ln.in_reserved = False
 
     def _rotate(self, lane: int) -> None:
-        level = self._prio[lane]
-        if self._in_ready[lane]:
-            self._ready_rings[level].move_to_end(lane)
-        if self._in_reserved[lane]:
-            self._reserved_rings[level].move_to_end(lane)
+        ln = self._record(lane)
+        if ln.in_ready:
+            self._ready_rings[ln.prio].move_to_end(lane)
+        if ln.in_reserved:
+            self._reserved_rings[ln.prio].move_to_end(lane)
+
+    def _throttle(self, lane: int) -> None:
+        """Its buckets cannot pay for the lane's oldest command: it waits at the end of the
+        throttled lanes, out of the dispatch index, until wake_throttled finds them able."""
+        self._record(lane).throttled = True
+        self._throttled[lane] = None
+        self._refresh(lane)
+
+    def _unthrottle(self, lane: int) -> None:
+        del self._throttled[lane]
+        self._record(lane).throttled = False
+        self._refresh(lane)
+
+    @staticmethod
+    def _wait(ln: _Lane, now: float) -> float:
+        """Seconds from ``now`` until every bucket of the lane can pay for its oldest command
+        (the request bucket one token, the cost bucket the command's cost); 0.0: they can
+        now. Both buckets are refilled, in that order, as the compiled table does."""
+        wait = 0.0
+        if ln.bucket is not None:
+            wait = ln.bucket._time_until_at(now, 1.0)
+        if ln.cost_bucket is not None and ln.queue:
+            assert ln.costs is not None
+            cost = ln.costs[next(iter(ln.queue))]
+            cost_wait = ln.cost_bucket._time_until_at(now, float(cost))
+            if cost_wait > wait:
+                wait = cost_wait
+        return wait
 
     # ------------------------------------------------------------- commands
-    def push(self, lane: int, item: object) -> int:
-        """Append item to the lane's FIFO and return its ticket (for ``remove``)."""
-        self._check_lane(lane)
+    def push(self, lane: int, item: object, cost: int = 1) -> int:
+        """Append item to the lane's FIFO and return its ticket (for ``remove``). On a lane
+        with a cost bucket the command costs ``cost`` (at most the bucket's capacity) when it
+        is dispatched; elsewhere the cost is ignored."""
+        ln = self._lane(lane)
         if item is None:
             raise TypeError("item must not be None")
-        ticket = self._tail[lane]
-        self._tail[lane] = ticket + 1
-        self._queue[lane][ticket] = item
+        _check_cost(cost)
+        if ln.cost_bucket is not None:
+            capacity = ln.cost_bucket.capacity
+            if cost > capacity:
+                raise ValueError(
+                    f"cost {cost} is above the cost capacity of lane {lane} "
+                    f"({capacity!r}): it could never run"
+                )
+        ticket = ln.tail
+        ln.tail = ticket + 1
+        ln.queue[ticket] = item
+        if ln.costs is not None:
+            ln.costs[ticket] = cost
         self._total_pending += 1
         self._refresh(lane)
         return ticket
 
+    def _pick(self) -> int:
+        """The lane pop_ready serves next, before its buckets are asked; -1: none may run."""
+        if self._global_limit:
+            free = self._global_limit - self._total_active
+            if free <= 0:
+                return -1
+            if free <= self._reserve:
+                bits, rings = self._reserved_bits, self._reserved_rings
+            else:
+                bits, rings = self._ready_bits, self._ready_rings
+        else:
+            bits, rings = self._ready_bits, self._ready_rings
+        if not bits:
+            return -1
+        return next(iter(rings[_lowest_bit(bits)]))
+
     def pop_ready(self) -> object | None:
         """Take the next command to run (counting it active), or None if nothing may run now."""
         while True:
-            if self._global_limit:
-                free = self._global_limit - self._total_active
-                if free <= 0:
-                    return None
-                bits = self._reserved_bits if free <= self._reserve else self._ready_bits
-                rings = self._reserved_rings if free <= self._reserve else self._ready_rings
-            else:
-                bits = self._ready_bits
-                rings = self._ready_rings
-            if not bits:
+            lane = self._pick()
+            if lane < 0:
                 return None
-            lane = next(iter(rings[_lowest_bit(bits)]))
-            bucket = self._bucket[lane]
-            if bucket is not None and not bucket.try_acquire():
-                self._throttled[lane] = True
-                self._throttled_count += 1
-                self._refresh(lane)
-                continue
-            _, item = self._queue[lane].popitem(last=False)
+            ln = self._record(lane)
+            if ln.bucket is not None or ln.cost_bucket is not None:
+                now = self._now()
+                # the Python clock may have used this table: choose again if it changed
+                if self._clock is not None:
+                    if self._pick() != lane:
+                        continue
+                    ln = self._record(lane)
+                if self._wait(ln, now) != 0.0:
+                    self._throttle(lane)
+                    continue
+                if ln.bucket is not None:
+                    ln.bucket._take(1.0)
+                if ln.cost_bucket is not None:
+                    assert ln.costs is not None
+                    ln.cost_bucket._take(float(ln.costs[next(iter(ln.queue))]))
+            ticket, item = ln.queue.popitem(last=False)
+            if ln.costs is not None:
+                del ln.costs[ticket]
             self._total_pending -= 1
-            self._active[lane] += 1
+            ln.active += 1
             self._total_active += 1
             self._rotate(lane)
             self._refresh(lane)
@@ -294,141 +553,158 @@ class LaneTable:
 
     def complete(self, lane: int) -> None:
         """Free one active slot of the lane."""
-        self._check_lane(lane)
-        if self._active[lane] == 0:
+        ln = self._lane(lane)
+        if ln.active == 0:
             raise ValueError(f"lane {lane} has no active command to complete")
-        self._active[lane] -= 1
-        self._completions[lane] += 1
+        ln.active -= 1
+        ln.completions += 1
         self._total_active -= 1
         self._refresh(lane)
 
     def remove(self, lane: int, ticket: int) -> object | None:
-        """Drop the pending command with this ticket; return it, or None if it is not pending."""
-        self._check_lane(lane)
+        """Drop the pending command with this ticket; return it, or None if it is not pending.
+        Removing the oldest command of a throttled lane with a cost bucket un-throttles it
+        (the next one may cost less)."""
+        ln = self._lane(lane)
         # A dict lookup would also match True, 1.0 or Fraction(1) to ticket 1: tickets are ints.
         if isinstance(ticket, bool) or not isinstance(ticket, int):
             raise TypeError(f"ticket must be an int, got {ticket!r}")
-        item = self._queue[lane].pop(ticket, None)
+        queue = ln.queue
+        item = queue.pop(ticket, None)
         if item is None:
             return None
+        was_head = not queue or ticket < next(iter(queue))
+        if ln.costs is not None:
+            del ln.costs[ticket]
         self._total_pending -= 1
-        self._refresh(lane)
+        if was_head and ln.throttled and ln.cost_bucket is not None:
+            self._unthrottle(lane)
+        else:
+            self._refresh(lane)
         return item
 
     def take_all(self, lane: int) -> list[object]:
-        """Remove and return every pending command of the lane, oldest first."""
-        self._check_lane(lane)
-        queue = self._queue[lane]
+        """Remove and return every pending command of the lane, oldest first (a throttled
+        lane with a cost bucket is un-throttled, as by removing its oldest command)."""
+        ln = self._lane(lane)
+        queue = ln.queue
         items = list(queue.values())
         queue.clear()
+        if ln.costs is not None:
+            ln.costs.clear()
         self._total_pending -= len(items)
+        if items and ln.throttled and ln.cost_bucket is not None:
+            self._unthrottle(lane)
         self._refresh(lane)
         return items
 
     def peek(self, lane: int) -> object | None:
         """The lane's oldest pending command, or None."""
-        self._check_lane(lane)
-        queue = self._queue[lane]
+        queue = self._lane(lane).queue
         return next(iter(queue.values())) if queue else None
+
+    def head_cost(self, lane: int) -> int:
+        """The cost of the lane's oldest pending command; 0 if none is pending or the lane has
+        no cost bucket (costs are kept only there)."""
+        ln = self._lane(lane)
+        if ln.queue and ln.costs is not None:
+            return ln.costs[next(iter(ln.queue))]
+        return 0
 
     # ---------------------------------------------------------- lane state
     def pause(self, lane: int) -> None:
         """Stop dispatching from the lane (running commands are unaffected)."""
-        self._check_lane(lane)
-        self._paused[lane] = True
+        self._lane(lane).paused = True
         self._refresh(lane)
 
     def resume(self, lane: int) -> None:
         """Dispatch from the lane again."""
-        self._check_lane(lane)
-        self._paused[lane] = False
+        self._lane(lane).paused = False
         self._refresh(lane)
 
     def is_paused(self, lane: int) -> bool:
-        self._check_lane(lane)
-        return self._paused[lane]
+        return self._lane(lane).paused
 
     def set_priority(self, lane: int, priority: int) -> None:
         """Set the lane's effective priority; it joins the back of its new level's rotation."""
-        self._check_lane(lane)
+        ln = self._lane(lane)
         _check_priority(priority)
-        if priority == self._prio[lane]:
+        if priority == ln.prio:
             return
         self._unlink(lane)
-        self._prio[lane] = priority
+        ln.prio = priority
         self._refresh(lane)
 
     def priority(self, lane: int) -> int:
         """Effective priority (base priority unless boosted)."""
-        self._check_lane(lane)
-        return self._prio[lane]
+        return self._lane(lane).prio
 
     def base_priority(self, lane: int) -> int:
-        self._check_lane(lane)
-        return self._base[lane]
+        return self._lane(lane).base
 
     def pending(self, lane: int) -> int:
-        self._check_lane(lane)
-        return len(self._queue[lane])
+        return len(self._lane(lane).queue)
 
     def active(self, lane: int) -> int:
-        self._check_lane(lane)
-        return self._active[lane]
+        return self._lane(lane).active
 
     def pushes(self, lane: int) -> int:
         """Commands pushed onto the lane so far (its next ticket)."""
-        self._check_lane(lane)
-        return self._tail[lane]
+        return self._lane(lane).tail
 
     def completions(self, lane: int) -> int:
         """complete() calls on the lane so far."""
-        self._check_lane(lane)
-        return self._completions[lane]
+        return self._lane(lane).completions
 
     def is_throttled(self, lane: int) -> bool:
-        self._check_lane(lane)
-        return self._throttled[lane]
+        return self._lane(lane).throttled
 
     def reservation(self, lane: int) -> int:
         """Slots the global limit grants this lane (its min_concurrency, or 0 where the limit
-        is below the total minimum of it and the lanes before it); held only while the lane
-        has pending work and is neither paused nor throttled."""
-        self._check_lane(lane)
-        return self._granted[lane]
+        is below the total minimum of it and the lanes before it: by base priority, then in
+        the order added); held only while the lane has pending work and is neither paused
+        nor throttled."""
+        return self._lane(lane).granted
+
+    def cost_limited(self, lane: int) -> bool:
+        """Whether the lane has a cost bucket."""
+        return self._lane(lane).cost_bucket is not None
+
+    def cost_capacity(self, lane: int) -> float:
+        """The capacity of the lane's cost bucket (the highest cost it takes); 0.0: none."""
+        cost_bucket = self._lane(lane).cost_bucket
+        return 0.0 if cost_bucket is None else cost_bucket.capacity
 
     # ---------------------------------------------------------- rate limits
     def next_token_delay(self) -> float:
-        """Seconds until the first throttled lane has a token; -1.0 if no lane is throttled."""
+        """Seconds until the first throttled lane can pay for its oldest command (both its
+        buckets); -1.0 if no lane is throttled."""
         best = -1.0
-        if self._throttled_count:
-            for lane, throttled in enumerate(self._throttled):
-                if throttled:
-                    bucket = self._bucket[lane]
-                    assert bucket is not None
-                    delay = bucket.time_until_token()
-                    if best < 0.0 or delay < best:
-                        best = delay
+        if self._throttled:
+            now = self._now()  # first: a Python clock may change the table
+            for lane in self._throttled:
+                delay = self._wait(self._record(lane), now)
+                if best < 0.0 or delay < best:
+                    best = delay
         return best
 
     def wake_throttled(self) -> int:
-        """Make every throttled lane that now has a token dispatchable again; return how many."""
+        """Make every throttled lane that can now pay for its oldest command dispatchable
+        again, in the order they were throttled; return how many."""
         woken = 0
-        if self._throttled_count:
-            for lane, throttled in enumerate(self._throttled):
-                if throttled:
-                    bucket = self._bucket[lane]
-                    assert bucket is not None
-                    if bucket.time_until_token() == 0.0:
-                        self._throttled[lane] = False
-                        self._throttled_count -= 1
-                        self._refresh(lane)
-                        woken += 1
+        if self._throttled:
+            now = self._now()  # first: a Python clock may change the table
+            for lane in list(self._throttled):
+                if self._wait(self._record(lane), now) == 0.0:
+                    self._unthrottle(lane)
+                    woken += 1
         return woken
 
     # ---------------------------------------------------------------- totals
     @property
     def lane_count(self) -> int:
-        return len(self._base)
+        """Lanes added and not removed."""
+        return self._count
 
     @property
     def total_pending(self) -> int:
@@ -455,7 +731,7 @@ class LaneTable:
 
     @property
     def throttled_count(self) -> int:
-        return self._throttled_count
+        return len(self._throttled)
 
 
 def _check_priority(priority: int) -> None:

@@ -13,6 +13,7 @@ from lanecore.manager import QueueManager
 from lanecore.metrics.alerts import AlertManager
 from lanecore.recorder import MetricsSettings
 from lanecore.storage.protocol import Storage
+from lanecore.templates import LaneTemplate
 
 B_co = TypeVar("B_co", bound="QueueManagerBuilder", covariant=True)
 B = TypeVar("B", bound="QueueManagerBuilder")
@@ -34,6 +35,7 @@ class QueueManagerBuilder:
 
     def __init__(self) -> None:
         self._lanes: dict[str, tuple[LaneConfig, int]] = {}
+        self._templates: dict[str, LaneTemplate] = {}
         self._global_concurrency = 0
         self._dlq_size = DEFAULT_DLQ_SIZE
         self._event_buffer = DEFAULT_EVENT_BUFFER
@@ -60,6 +62,25 @@ class QueueManagerBuilder:
         elif not isinstance(config, LaneConfig):
             raise TypeError(f"config must be a LaneConfig, got {config!r}")
         self._lanes[lane_id] = (config, check_int("priority", priority, 0, 255))
+        return self
+
+    def with_lane_template(
+        self,
+        prefix: str,
+        config: LaneConfig | None,
+        priority: int,
+        *,
+        idle_ttl: float = 60.0,
+    ) -> Self:
+        """A ``submit`` to an unknown lane id starting with ``prefix`` (e.g. "tenant:") makes
+        that lane from ``config`` and ``priority``, with its own cap and buckets; such a lane
+        is removed once it held nothing (pending, running, delayed, retrying) for
+        ``idle_ttl`` seconds. The longest matching prefix wins; a template with the same
+        prefix replaces the earlier one."""
+        template = LaneTemplate(
+            prefix, LaneConfig() if config is None else config, priority, idle_ttl
+        )
+        self._templates[prefix] = template
         return self
 
     def with_global_concurrency(self, limit: int) -> Self:
@@ -146,4 +167,5 @@ class QueueManagerBuilder:
             implementation=self._implementation,
             storage=self._storage,
             metrics=self._metrics,
+            templates=list(self._templates.values()),
         )

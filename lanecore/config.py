@@ -18,6 +18,8 @@ class LaneConfig:
 
     ``min_concurrency`` is the lane's reservation under a global cap (0: none, see
     ``QueueManagerBuilder.with_global_concurrency``); ``max_concurrency`` its own cap (>= 1).
+    ``rate_limit`` counts commands, ``cost_limit`` the ``cost`` each one is submitted with;
+    ``max_pending`` bounds what the lane holds (pending, delayed and retrying commands).
     """
 
     min_concurrency: int = 1
@@ -28,6 +30,8 @@ class LaneConfig:
     priority_boost: PriorityBoostConfig | None = None
     pressure_threshold: int | None = None
     run_in_executor: bool = False
+    cost_limit: RateLimitConfig | None = None
+    max_pending: int | None = None
 
     def __post_init__(self) -> None:
         check_int("min_concurrency", self.min_concurrency, 0)
@@ -48,6 +52,10 @@ class LaneConfig:
             check_int("pressure_threshold", self.pressure_threshold, 1)
         if not isinstance(self.run_in_executor, bool):
             raise TypeError(f"run_in_executor must be a bool, got {self.run_in_executor!r}")
+        if self.cost_limit is not None:
+            _check_type("cost_limit", self.cost_limit, RateLimitConfig)
+        if self.max_pending is not None:
+            check_int("max_pending", self.max_pending, 1)
 
     def with_timeout(self, timeout: Duration | None) -> LaneConfig:
         """Default per-attempt timeout of the lane's commands (None: no timeout)."""
@@ -58,6 +66,17 @@ class LaneConfig:
 
     def with_rate_limit(self, rate_limit: RateLimitConfig | None) -> LaneConfig:
         return replace(self, rate_limit=rate_limit)
+
+    def with_cost_limit(self, cost_limit: RateLimitConfig | None) -> LaneConfig:
+        """A second bucket beside ``with_rate_limit``: each command draws its ``cost``
+        (``submit(..., cost=n)``, default 1) from it, e.g. LLM tokens per minute. A command
+        dispatches only when every bucket of its lane can pay; tokens are spent at dispatch."""
+        return replace(self, cost_limit=cost_limit)
+
+    def with_max_pending(self, n: int | None) -> LaneConfig:
+        """Hold at most ``n`` commands (pending, delayed and retrying; running ones do not
+        count): ``submit`` on a full lane raises LaneFull, ``await manager.put`` waits."""
+        return replace(self, max_pending=n)
 
     def with_priority_boost(self, boost: PriorityBoostConfig | None) -> LaneConfig:
         return replace(self, priority_boost=boost)

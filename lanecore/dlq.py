@@ -27,6 +27,8 @@ class DeadLetter:
     error: str
     attempts: int
     failed_at: float = field(default_factory=time.time)
+    group: str | None = None
+    """The group it was submitted with (``submit(..., group=)``), or None."""
 
 
 class DeadLetterQueue:

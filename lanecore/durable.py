@@ -165,7 +165,13 @@ class Durability(HandlerRegistry):
             command_id = self._new_id()
         return NamedCommand(command_type, payload, handler, text), command_id
 
-    def save(self, lane_id: str, command: NamedCommand, command_id: str) -> Awaitable[None]:
+    def save(
+        self,
+        lane_id: str,
+        command: NamedCommand,
+        command_id: str,
+        not_before: float | None = None,
+    ) -> Awaitable[None]:
         """Queue a just-submitted named command for storing (raises before anything is
         queued); the batch of this loop iteration is written as one transaction."""
         assert self._batch is not None

@@ -19,6 +19,18 @@ class LaneNotFound(LaneError, LookupError):
         return str(self.args[0])
 
 
+class LaneFull(LaneError):
+    """``submit`` on a lane holding its ``max_pending`` commands; nothing was queued."""
+
+    def __init__(self, lane_id: str, max_pending: int) -> None:
+        self.lane_id = lane_id
+        self.max_pending = max_pending
+        super().__init__(
+            f"lane {lane_id!r} is full: it holds max_pending={max_pending} commands "
+            "(pending, delayed and retrying); use `await manager.put(...)` to wait for room"
+        )
+
+
 class ShutdownInProgress(LaneError, RuntimeError):
     """The manager was shut down and accepts no new work."""
 

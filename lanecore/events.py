@@ -51,8 +51,9 @@ class LaneEvent:
     """One event: its key, a payload dict and the wall-clock time it happened (time.time())."""
 
     # a command event keeps its fields until the payload is first read: _lane_id,
-    # _command_id, and _source (what command_type_of() names, for a started event)
-    __slots__ = ("_command_id", "_lane_id", "_payload", "_source", "key", "timestamp")
+    # _command_id, _source (what command_type_of() names, for a started event) and _group
+    # (the command's group, None: none)
+    __slots__ = ("_command_id", "_group", "_lane_id", "_payload", "_source", "key", "timestamp")
 
     def __init__(
         self, key: str, payload: dict[str, Any] | None = None, timestamp: float | None = None
@@ -62,25 +63,28 @@ class LaneEvent:
         self._lane_id: Any = None
         self._command_id: Any = None
         self._source: Any = None
+        self._group: Any = None
         self.timestamp = time.time() if timestamp is None else timestamp
 
     @property
     def payload(self) -> dict[str, Any]:
-        """The event's data (for a command event: lane_id, command_id, and command_type when
-        it started), made on first access."""
+        """The event's data (for a command event: lane_id, command_id, command_type when it
+        started, and group when the command has one), made on first access."""
         payload = self._payload
         if payload is None:
             payload = {"lane_id": self._lane_id, "command_id": self._command_id}
             if self.key == COMMAND_STARTED:
                 payload["command_type"] = command_type_of(self._source)
+            if self._group is not None:
+                payload["group"] = self._group
             self._payload = payload
-            self._lane_id = self._command_id = self._source = None
+            self._lane_id = self._command_id = self._source = self._group = None
         return payload
 
     @payload.setter
     def payload(self, value: dict[str, Any]) -> None:
         self._payload = value
-        self._lane_id = self._command_id = self._source = None
+        self._lane_id = self._command_id = self._source = self._group = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LaneEvent):
@@ -109,6 +113,7 @@ def command_event(kind: int, handle: Any, timestamp: float) -> LaneEvent:
     event._lane_id = handle.lane_id
     event._command_id = handle.command_id
     event._source = handle
+    event._group = getattr(handle, "_group", None)
     event.timestamp = timestamp
     return event
 
@@ -117,7 +122,11 @@ def push_command_event(ring: Any, kind: int, handle: Any, timestamp: float | Non
     """Record command event ``kind`` of ``handle`` into ``ring`` (an EventRing of either
     core): its lane id, its id, and for a started event the command its type comes from."""
     source = handle._command if kind == STARTED_KIND else None
-    ring.push_command(kind, handle.lane_id, handle.command_id, source, timestamp)
+    group = getattr(handle, "_group", None)
+    if group is None:
+        ring.push_command(kind, handle.lane_id, handle.command_id, source, timestamp)
+    else:
+        ring.push_command(kind, handle.lane_id, handle.command_id, source, timestamp, group)
 
 
 EventFilter = Iterable[str] | Callable[[LaneEvent], bool] | None

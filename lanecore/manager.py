@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import Any
 
@@ -25,16 +26,20 @@ from lanecore._coreapi import (
     LaneRecord,
 )
 from lanecore._durations import Duration, check_int, to_seconds
+from lanecore.backpressure import RoomWaiters
 from lanecore.commands import Runner, command_type_of, to_runner
 from lanecore.config import LaneConfig
 from lanecore.dlq import DEFAULT_DLQ_SIZE, DeadLetter, DeadLetterQueue
 from lanecore.durable import Durability
-from lanecore.errors import CommandTimeout, LaneNotFound, ShutdownInProgress
+from lanecore.errors import CommandTimeout, LaneFull, LaneNotFound, ShutdownInProgress
 from lanecore.events import DEFAULT_EVENT_BUFFER, EventFilter, EventHub, EventStream
+from lanecore.groups import Groups, check_group
 from lanecore.handle import CommandHandle
 from lanecore.recorder import ManagerMetrics, MetricsRecorder, MetricsSettings
 from lanecore.stats import LaneStatus, QueueStats
 from lanecore.storage.protocol import Storage
+from lanecore.templates import IdleSweeper, LaneTemplate, check_lane_spec
+from lanecore.timers import DELAYED, RETRY, Due, DueHeap
 
 logger = logging.getLogger("lanecore")
 
@@ -51,25 +56,40 @@ class _Lane:
     """The shell's view of one lane: its config and the policy state the core doesn't hold."""
 
     __slots__ = (
+        "activity",
         "boost",
         "boost_head",
         "boost_timer",
         "config",
+        "cost_capacity",
         "hooks",
+        "idle_since",
         "index",
         "lane_id",
+        "max_pending",
         "pressure",
         "priority",
         "record",
         "retry",
+        "retrying",
+        "room",
         "run_in_executor",
+        "scheduled",
+        "template",
         "timeout",
         "under_pressure",
     )
 
     record: LaneRecord  # the core's record of this lane
 
-    def __init__(self, lane_id: str, index: int, config: LaneConfig, priority: int) -> None:
+    def __init__(
+        self,
+        lane_id: str,
+        index: int,
+        config: LaneConfig,
+        priority: int,
+        template: LaneTemplate | None = None,
+    ) -> None:
         self.lane_id = lane_id
         self.index = index
         self.config = config
@@ -83,8 +103,17 @@ class _Lane:
         self.boost_timer: asyncio.TimerHandle | None = None
         self.pressure = config.pressure_threshold
         self.under_pressure = False
-        # lanes with a boost or a pressure threshold need a look after every queue change
-        self.hooks = self.boost is not None or self.pressure is not None
+        cost = config.cost_limit
+        self.cost_capacity = 0 if cost is None or cost.max_requests is None else cost.max_requests
+        self.max_pending = config.max_pending or 0
+        self.room: RoomWaiters | None = None  # put() calls waiting for room (bounded lanes)
+        self.scheduled = 0  # delayed commands not yet due
+        self.retrying = 0  # failed commands waiting out their backoff
+        self.template = template  # the template it was made from, or None
+        self.activity = -1  # pushes + completions when the idle sweep last looked
+        self.idle_since = 0.0
+        # lanes with a boost, a pressure threshold or a bound need a look after every change
+        self.hooks = self.boost is not None or self.pressure is not None or self.max_pending > 0
 
 
 class QueueManager:
@@ -103,11 +132,16 @@ class QueueManager:
         implementation: str | None = None,
         storage: Storage | None = None,
         metrics: MetricsSettings | None = None,
+        templates: Sequence[LaneTemplate] = (),
     ) -> None:
         check_int("global_concurrency", global_concurrency, 0)
         check_int("event_buffer", event_buffer, 1)
-        if not lanes:
-            raise ValueError("a QueueManager needs at least one lane")
+        templates = list(templates)
+        for template in templates:
+            if not isinstance(template, LaneTemplate):
+                raise TypeError(f"templates must be LaneTemplate objects, got {template!r}")
+        if not lanes and not templates:
+            raise ValueError("a QueueManager needs at least one lane or lane template")
         core = _impl.get_core(implementation)
         self.implementation: str = core.name
         # pending handles stay out of the young GC generations (compiled core; see _lanetable)
@@ -128,44 +162,15 @@ class QueueManager:
         )
         self._inflight: InflightMap = self._dispatch.inflight
         self._lanes: dict[str, _Lane] = {}
+        self._rate_limited = False
+        self._token_coalesce = TOKEN_WAKE_MIN
+        self._recorder: MetricsRecorder | None = None
         for lane_id, config, priority in lanes:
-            if not isinstance(lane_id, str):
-                raise TypeError(f"lane id must be a str, got {lane_id!r}")
-            if not lane_id:
-                raise ValueError("lane id must not be empty")
             if lane_id in self._lanes:
                 raise ValueError(f"duplicate lane id {lane_id!r}")
-            if not isinstance(config, LaneConfig):
-                raise TypeError(f"config of lane {lane_id!r} must be a LaneConfig, got {config!r}")
-            check_int("priority", priority, 0, 255)
-            rate = config.rate_limit
-            if rate is not None and not rate.is_unlimited:
-                assert rate.max_requests is not None
-                index = self._table.add_lane(
-                    priority,
-                    config.min_concurrency,
-                    config.max_concurrency,
-                    float(rate.max_requests),
-                    rate.tokens_per_second,
-                )
-            else:
-                index = self._table.add_lane(
-                    priority, config.min_concurrency, config.max_concurrency
-                )
-            ls = self._lanes[lane_id] = _Lane(lane_id, index, config, priority)
-            ls.record = self._dispatch.add_lane(
-                lane_id, index, ls.timeout, ls.run_in_executor, ls.hooks, ls.boost is not None, ls
-            )
-        self._by_index: list[_Lane] = sorted(self._lanes.values(), key=lambda ls: ls.index)
-        windows = [
-            to_seconds("window", ls.config.rate_limit.window)
-            for ls in self._by_index
-            if ls.config.rate_limit is not None and not ls.config.rate_limit.is_unlimited
-        ]
-        self._rate_limited = bool(windows)
-        # A bucket refills from empty in one window; waking within half of it never lets a
-        # bucket overflow (tokens lost), so the rate is exact whatever the coalescing.
-        self._token_coalesce = min([TOKEN_WAKE_MIN, *(w / 2 for w in windows)])
+            self._install_lane(*check_lane_spec(lane_id, config, priority), None)
+        self._templates = sorted(templates, key=lambda t: -len(t.prefix))  # longest prefix first
+        self._sweeper = IdleSweeper(self._sweep, templates)
         if storage is not None and not isinstance(storage, Storage):
             raise TypeError(f"storage must implement lanecore.storage.Storage, got {storage!r}")
         self._durable = Durability(self, storage, self._dispatch.named_id)
@@ -179,6 +184,8 @@ class QueueManager:
             self._dlq._on_clear = self._durable.clear_dead_letters
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._retrying = 0
+        self._timers = DueHeap(self._due)
+        self._groups = Groups()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._token_timer: asyncio.TimerHandle | None = None
         self._token_when = 0.0
@@ -186,8 +193,6 @@ class QueueManager:
         self._started = False
         self._shutdown = False
         self._closed = False
-        self._dispatch.rate_limited = self._rate_limited
-        self._recorder: MetricsRecorder | None = None
         self._metrics: ManagerMetrics | None = None
         if metrics is not None:
             self._recorder = MetricsRecorder(self, metrics.backend, **metrics.options)
@@ -196,6 +201,141 @@ class QueueManager:
             self._dispatch.sample_every = self._recorder.sample_every
         if type(self).submit is QueueManager.submit:  # (a subclass's own submit wins)
             self.__dict__["submit"] = self._dispatch.submit  # the core's submit, no frame here
+
+    # ------------------------------------------------------------------ lanes
+    def _install_lane(
+        self, lane_id: str, config: LaneConfig, priority: int, template: LaneTemplate | None
+    ) -> _Lane:
+        """Add a checked lane to the table, the core and this shell."""
+        rate = config.rate_limit
+        cost = config.cost_limit
+        buckets: list[float] = []
+        for limit in (rate, cost):
+            if limit is not None and not limit.is_unlimited:
+                assert limit.max_requests is not None
+                buckets += [float(limit.max_requests), limit.tokens_per_second]
+            else:
+                buckets += [0.0, 0.0]
+        if cost is not None and not cost.is_unlimited:
+            index = self._table.add_lane(
+                priority, config.min_concurrency, config.max_concurrency, *buckets
+            )
+        elif rate is not None and not rate.is_unlimited:
+            index = self._table.add_lane(
+                priority, config.min_concurrency, config.max_concurrency, *buckets[:2]
+            )
+        else:
+            index = self._table.add_lane(priority, config.min_concurrency, config.max_concurrency)
+        ls = self._lanes[lane_id] = _Lane(lane_id, index, config, priority, template)
+        ls.record = self._dispatch.add_lane(
+            lane_id, index, ls.timeout, ls.run_in_executor, ls.hooks, ls.boost is not None, ls
+        )
+        if ls.max_pending:
+            ls.record.max_pending = ls.max_pending
+            ls.room = RoomWaiters(lambda: self._room(ls))
+        for limit in (rate, cost):
+            if limit is not None and not limit.is_unlimited:
+                # A bucket refills from empty in one window; waking within half of it never
+                # lets a bucket overflow (tokens lost), so the rate is exact whatever the
+                # coalescing.
+                window = to_seconds("window", limit.window)
+                self._token_coalesce = min(self._token_coalesce, window / 2)
+                self._rate_limited = self._dispatch.rate_limited = True
+        if self._recorder is not None:
+            self._recorder.lane_added(ls)
+        return ls
+
+    @property
+    def _by_index(self) -> list[_Lane]:
+        """The lanes in table order."""
+        return sorted(self._lanes.values(), key=lambda ls: ls.index)
+
+    def add_lane(self, lane_id: str, config: LaneConfig | None, priority: int) -> None:
+        """Add a lane while the manager runs (or before): the next ``submit`` can use it.
+        A duplicate id raises ValueError; bad values raise as for ``with_lane``."""
+        if config is None:
+            config = LaneConfig()
+        lane_id, config, priority = check_lane_spec(lane_id, config, priority)
+        if lane_id in self._lanes:
+            raise ValueError(f"duplicate lane id {lane_id!r}")
+        if self._closed:
+            raise ShutdownInProgress("the manager is closed: no lanes can be added")
+        self._install_lane(lane_id, config, priority, None)
+
+    async def remove_lane(self, lane_id: str, *, cancel_pending: bool = False) -> None:
+        """Remove a lane: new submits to it raise LaneNotFound at once; what it holds runs
+        to the end (``cancel_pending=True``: its pending, delayed and retrying commands are
+        cancelled, its running ones still finish); then it leaves the table."""
+        if not isinstance(cancel_pending, bool):
+            raise TypeError(f"cancel_pending must be a bool, got {cancel_pending!r}")
+        ls = self._lane(lane_id)
+        record = ls.record
+        outstanding = [h for h in self._inflight.values() if h._lane is record]
+        if outstanding and not cancel_pending and not self._started:
+            raise RuntimeError(
+                f"remove_lane({lane_id!r}) before start(): its {len(outstanding)} commands "
+                "could never finish (start first, or pass cancel_pending=True)"
+            )
+        del self._lanes[lane_id]
+        del self._dispatch.lanes[lane_id]
+        if ls.room is not None:
+            ls.room.fail_all(lambda: LaneNotFound(lane_id, list(self._lanes)))
+        if cancel_pending:
+            for handle in outstanding:
+                if handle._runner is None and not handle.done():
+                    handle.cancel()
+        waiting = [h for h in outstanding if not h.done()]
+        if waiting:
+            await asyncio.wait(waiting)
+        self._drop_lane(ls)
+
+    def _drop_lane(self, ls: _Lane) -> None:
+        """Take a lane that holds nothing any more out of the table (its index is reused)."""
+        if ls.boost_timer is not None:
+            ls.boost_timer.cancel()
+            ls.boost_timer = None
+        if self._recorder is not None:
+            self._recorder.lane_removed(ls)
+        self._table.remove_lane(ls.index)
+        self._kick()  # its reservation is released: other lanes may run now
+
+    def _template_lane(self, lane_id: Any) -> _Lane | None:
+        """The lane a template makes for ``lane_id``, or None when no template matches."""
+        if self._templates and isinstance(lane_id, str):
+            for template in self._templates:
+                if lane_id.startswith(template.prefix):
+                    if self._closed:
+                        raise ShutdownInProgress("the manager is closed: no lanes can be added")
+                    ls = self._install_lane(lane_id, template.config, template.priority, template)
+                    if self._loop is not None:
+                        self._sweeper.watch(self._loop)
+                    return ls
+        return None
+
+    def _sweep(self, now: float) -> int:
+        """Remove the templated lanes that held nothing for their template's idle_ttl; return
+        how many templated lanes remain."""
+        table = self._table
+        remaining = 0
+        for ls in [ls for ls in self._lanes.values() if ls.template is not None]:
+            i = ls.index
+            activity = table.pushes(i) + table.completions(i)
+            if activity != ls.activity:
+                ls.activity = activity
+                ls.idle_since = now
+            waiting = 0 if ls.room is None else len(ls.room)
+            busy = table.pending(i) or table.active(i) or ls.record.held or waiting
+            template = ls.template
+            assert template is not None
+            if busy:
+                ls.idle_since = now
+            elif now - ls.idle_since >= template.idle_ttl:
+                del self._lanes[ls.lane_id]
+                del self._dispatch.lanes[ls.lane_id]
+                self._drop_lane(ls)
+                continue
+            remaining += 1
+        return remaining
 
     # ------------------------------------------------------------------ lifecycle
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
@@ -219,8 +359,11 @@ class QueueManager:
         self._bind_loop()
         if not self._started:
             await self._durable.recover()
+            loop = self._bind_loop()
             if self._recorder is not None:
-                self._recorder.start(self._bind_loop())
+                self._recorder.start(loop)
+            if any(ls.template is not None for ls in self._lanes.values()):
+                self._sweeper.watch(loop)
             self._started = self._dispatch.started = True
             self._dispatch.kick()
 
@@ -229,6 +372,11 @@ class QueueManager:
         if not self._shutdown:
             self._shutdown = True
             self._dispatch.accepting = False
+            for ls in self._lanes.values():
+                if ls.room is not None:
+                    ls.room.fail_all(
+                        lambda: ShutdownInProgress("shutdown() was called while put() waited")
+                    )
             if self._listeners:
                 self._events.emit(events.SHUTDOWN_STARTED, {})
 
@@ -273,10 +421,12 @@ class QueueManager:
         for handle in list(self._inflight.values()):
             handle.cancel()
         runners = self._dispatch.close()
+        self._timers.close()
+        self._sweeper.close()
         if self._token_timer is not None:
             self._token_timer.cancel()
             self._token_timer = None
-        for ls in self._by_index:
+        for ls in self._lanes.values():
             if ls.boost_timer is not None:
                 ls.boost_timer.cancel()
                 ls.boost_timer = None
@@ -308,6 +458,75 @@ class QueueManager:
             return self._lanes[lane_id]
         except (KeyError, TypeError):
             raise LaneNotFound(lane_id, list(self._lanes)) from None
+
+    def _submit_lane(self, lane_id: Any) -> _Lane:
+        """The lane a submit goes to (made from a template if need be), or raise."""
+        ls = self._lanes.get(lane_id) if isinstance(lane_id, str) else None
+        if ls is None:
+            if self._shutdown:
+                raise ShutdownInProgress(f"shutdown() was called; {lane_id!r} accepts no new work")
+            ls = self._template_lane(lane_id)
+            if ls is None:
+                raise LaneNotFound(lane_id, list(self._lanes))
+        if self._shutdown:
+            raise ShutdownInProgress(f"shutdown() was called; {lane_id!r} accepts no new work")
+        return ls
+
+    def _options(self, ls: _Lane, cost: Any, delay: Any, group: Any) -> tuple[int, float]:
+        """Check ``cost`` and ``delay`` (and ``group``) of a submit; return cost and delay."""
+        if cost is None:
+            cost = 1
+        else:
+            check_int("cost", cost, 1)
+            if ls.cost_capacity and cost > ls.cost_capacity:
+                raise ValueError(
+                    f"cost {cost} exceeds the cost limit of lane {ls.lane_id!r} (at most "
+                    f"{ls.cost_capacity} per window): such a command could never run"
+                )
+        seconds = 0.0 if delay is None else to_seconds("delay", delay, allow_zero=True)
+        if group is not None:
+            check_group(group)
+        return cost, seconds
+
+    def _room(self, ls: _Lane) -> int:
+        """How many more commands a bounded lane can hold now."""
+        pending: int = self._table.pending(ls.index)
+        return ls.max_pending - pending - ls.record.held
+
+    def _check_room(self, ls: _Lane) -> None:
+        if ls.max_pending and self._room(ls) <= 0:
+            raise LaneFull(ls.lane_id, ls.max_pending)
+
+    def _enqueue(
+        self,
+        ls: _Lane,
+        command: Any,
+        run: Runner,
+        seconds: float | None,
+        command_id: Any,
+        context: contextvars.Context | None,
+        cost: int,
+        delay: float,
+        group: str | None,
+    ) -> CommandHandle:
+        """Queue a checked command with its options: held in the timer heap while delayed,
+        tracked in its group."""
+        if self._loop is None:
+            self._bind_loop()
+        assert self._loop is not None
+        hold = delay > 0.0
+        handle: CommandHandle = self._dispatch.queue(
+            ls.record, command, run, seconds, command_id, context, cost, group, hold
+        )
+        if hold:
+            handle._timer = self._timers.schedule(
+                self._loop, self._loop.time() + delay, handle, DELAYED
+            )
+            ls.scheduled += 1
+            ls.record.held += 1
+        if group is not None:
+            self._groups.add(group, handle)
+        return handle
 
     def register(
         self,
@@ -342,11 +561,17 @@ class QueueManager:
         timeout: Duration | None = None,
         command_id: Hashable | None = None,
         run_in_executor: bool | None = None,
+        cost: int | None = None,
+        delay: Duration | None = None,
+        group: str | None = None,
     ) -> CommandHandle:
         """Queue a command on a lane and return its handle; raises at once on bad input.
         ``command`` is a callable or command object, or the name of a registered command type
         (then ``payload`` is its JSON-serialisable argument). The command runs in a copy of
-        the context current here, as a Task would.
+        the context current here, as a Task would. ``cost``: what it draws from the lane's
+        cost limit (default 1); ``delay``: seconds (or a timedelta) before it enters its
+        lane; ``group``: a name ``cancel_group`` cancels it by. A full bounded lane raises
+        LaneFull.
 
         (An instance's ``submit`` is the core's, which takes the common forms itself and
         hands the rest to ``_submit_checked``.)"""
@@ -357,8 +582,48 @@ class QueueManager:
             timeout=timeout,
             command_id=command_id,
             run_in_executor=run_in_executor,
+            cost=cost,
+            delay=delay,
+            group=group,
         )
         return handle
+
+    async def put(
+        self,
+        lane_id: str,
+        command: Any,
+        payload: Any = NO_ARGUMENT,
+        *,
+        timeout: Duration | None = None,
+        command_id: Hashable | None = None,
+        run_in_executor: bool | None = None,
+        cost: int | None = None,
+        delay: Duration | None = None,
+        group: str | None = None,
+    ) -> CommandHandle:
+        """``submit``, waiting for room in a lane bounded by ``with_max_pending`` (waiters are
+        served in arrival order; cancelling a waiting ``put`` queues nothing)."""
+        ls = self._submit_lane(lane_id)
+        self._options(ls, cost, delay, group)  # bad values fail now, not after the wait
+        room = ls.room
+        turn = None
+        if room is not None:
+            turn = await room.wait(self._bind_loop())
+        try:
+            return self.submit(
+                lane_id,
+                command,
+                payload,
+                timeout=timeout,
+                command_id=command_id,
+                run_in_executor=run_in_executor,
+                cost=cost,
+                delay=delay,
+                group=group,
+            )
+        finally:
+            if room is not None:
+                room.done(turn)
 
     def _submit_checked(
         self,
@@ -368,6 +633,9 @@ class QueueManager:
         timeout: Any,
         command_id: Any,
         run_in_executor: Any,
+        cost: Any = None,
+        delay: Any = None,
+        group: Any = None,
     ) -> CommandHandle:
         """Every submit the core's fast path does not take: check it all, raise or queue."""
         if isinstance(command, str):
@@ -377,16 +645,15 @@ class QueueManager:
                 None if payload is NO_ARGUMENT else payload,
                 command_id,
                 timeout=timeout,
+                cost=cost,
+                delay=delay,
+                group=group,
             )
         if payload is not NO_ARGUMENT:
             raise TypeError(
                 "a payload goes with a named command: submit(lane_id, 'command_type', payload)"
             )
-        ls = self._lanes.get(lane_id) if isinstance(lane_id, str) else None
-        if ls is None:
-            raise LaneNotFound(lane_id, list(self._lanes))
-        if self._shutdown:
-            raise ShutdownInProgress(f"shutdown() was called; {lane_id!r} accepts no new work")
+        ls = self._submit_lane(lane_id)
         if run_in_executor is not None and not isinstance(run_in_executor, bool):
             raise TypeError(f"run_in_executor must be a bool or None, got {run_in_executor!r}")
         executor = ls.run_in_executor if run_in_executor is None else run_in_executor
@@ -398,10 +665,9 @@ class QueueManager:
             raise TypeError(f"command_id must be a non-empty str, got {command_id!r}")
         elif command_id in self._inflight:
             raise ValueError(f"command_id {command_id!r} is already queued or running")
-        if self._loop is None:
-            self._bind_loop()
-        handle: CommandHandle = self._dispatch.queue(ls.record, command, run, seconds, command_id)
-        return handle
+        cost, wait = self._options(ls, cost, delay, group)
+        self._check_room(ls)
+        return self._enqueue(ls, command, run, seconds, command_id, None, cost, wait, group)
 
     def _submit_named(
         self,
@@ -414,23 +680,27 @@ class QueueManager:
         persisted: Awaitable[None] | None = None,
         failures: int = 0,
         context: contextvars.Context | None = None,
+        cost: Any = None,
+        delay: Any = None,
+        group: Any = None,
     ) -> CommandHandle:
         """Submit a registered command; stores it first when the manager has storage."""
-        ls = self._lane(lane_id)
-        if self._shutdown:
-            raise ShutdownInProgress(f"shutdown() was called; {lane_id!r} accepts no new work")
+        ls = self._submit_lane(lane_id)
         if command_id is not None and (not isinstance(command_id, str) or not command_id):
             raise TypeError(f"command_id must be a non-empty str, got {command_id!r}")
         command, command_id = self._durable.named(command_type, payload, command_id)
         if command_id in self._inflight:
             raise ValueError(f"command_id {command_id!r} is already queued or running")
         seconds = ls.timeout if timeout is None else to_seconds("timeout", timeout)
+        cost, wait = self._options(ls, cost, delay, group)
+        self._check_room(ls)
         if self._loop is None:
             self._bind_loop()
         if persisted is None and self._durable.storage is not None:
-            persisted = self._durable.save(ls.lane_id, command, command_id)
-        handle: CommandHandle = self._dispatch.queue(
-            ls.record, command, command, seconds, command_id, context
+            not_before = time.time() + wait if wait else None
+            persisted = self._durable.save(ls.lane_id, command, command_id, not_before)
+        handle = self._enqueue(
+            ls, command, command, seconds, command_id, context, cost, wait, group
         )
         handle._failures = failures
         if persisted is not None:
@@ -446,10 +716,14 @@ class QueueManager:
     def submit_many(
         self, lane_id: str, commands: Iterable[Any], *, timeout: Duration | None = None
     ) -> list[CommandHandle]:
-        """Queue several commands on one lane, in order; all are checked before any is queued."""
-        ls = self._lane(lane_id)
-        if self._shutdown:
-            raise ShutdownInProgress(f"shutdown() was called; {lane_id!r} accepts no new work")
+        """Queue several commands on one lane, in order; all are checked before any is queued.
+        On a bounded lane (``with_max_pending``) LaneFull is raised, queueing none, when
+        they do not all fit."""
+        ls = self._submit_lane(lane_id)
+        if ls.max_pending:
+            commands = list(commands)
+            if len(commands) > self._room(ls):
+                raise LaneFull(ls.lane_id, ls.max_pending)
         seconds = ls.timeout if timeout is None else to_seconds("timeout", timeout)
         if self._loop is None:
             self._bind_loop()
@@ -476,10 +750,13 @@ class QueueManager:
         command_id = handle.command_id
         listeners = self._listeners
         timed_out = how == TIMED_OUT
+        group = handle._group
         if listeners and timed_out:
             self._events.emit(
                 events.COMMAND_TIMEOUT,
-                {"lane_id": ls.lane_id, "command_id": command_id, "error": str(error)},
+                _grouped(
+                    {"lane_id": ls.lane_id, "command_id": command_id, "error": str(error)}, group
+                ),
             )
         fatal = isinstance(error, (KeyboardInterrupt, SystemExit))
         if fatal and self._loop is not None:
@@ -493,41 +770,61 @@ class QueueManager:
             assert self._loop is not None
             self._durable.attempted(handle, attempts)
             self._retrying += 1
-            handle._timer = self._loop.call_later(
-                ls.retry.backoff(attempts), self._retry_due, handle
+            ls.retrying += 1
+            ls.record.held += 1
+            handle._timer = self._timers.schedule(
+                self._loop, self._loop.time() + ls.retry.backoff(attempts), handle, RETRY
             )
             if listeners:
                 self._events.emit(
                     events.COMMAND_RETRY,
-                    {"lane_id": ls.lane_id, "command_id": command_id, "attempt": attempts},
+                    _grouped(
+                        {"lane_id": ls.lane_id, "command_id": command_id, "attempt": attempts},
+                        group,
+                    ),
                 )
             return
         command_type = command_type_of(handle._command)
-        letter = DeadLetter(command_id, command_type, ls.lane_id, _describe(error), attempts)
+        letter = DeadLetter(
+            command_id, command_type, ls.lane_id, _describe(error), attempts, group=group
+        )
         self._dlq.add(letter, self._durable.dead_lettered(handle, letter))
         self._dispatch.forget(handle)
         handle.set_exception(error)
         if listeners:
             self._events.emit(
                 events.COMMAND_DEAD_LETTERED,
-                {"lane_id": ls.lane_id, "command_id": command_id, "command_type": command_type},
+                _grouped(
+                    {"lane_id": ls.lane_id, "command_id": command_id, "command_type": command_type},
+                    group,
+                ),
             )
             self._events.emit(
                 events.COMMAND_FAILED,
-                {"lane_id": ls.lane_id, "command_id": command_id, "error": _describe(error)},
+                _grouped(
+                    {"lane_id": ls.lane_id, "command_id": command_id, "error": _describe(error)},
+                    group,
+                ),
             )
 
-    def _retry_due(self, handle: CommandHandle) -> None:
-        """A retry's backoff has passed: the command re-enters at the back of its lane."""
+    def _due(self, entry: Due) -> None:
+        """A delay or a retry's backoff has passed: the command enters the back of its lane."""
+        handle: CommandHandle = entry.handle
         handle._timer = None
-        self._retrying -= 1
         ls: _Lane = handle._lane.policy
-        if self._recorder is not None:
+        self._unhold(ls, entry.kind)
+        if entry.kind == RETRY and self._recorder is not None:
             self._recorder.repushed(ls)
-        handle._ticket = self._table.push(ls.index, handle)
-        if ls.hooks:
-            self._lane_changed(ls)
-        self._kick()
+        self._dispatch.release(handle)
+
+    def _unhold(self, ls: _Lane, kind: int) -> None:
+        """One of the lane's delayed or retrying commands left the timer heap."""
+        ls.record.held -= 1
+        if kind == RETRY:
+            self._retrying -= 1
+            ls.retrying -= 1
+        else:
+            ls.scheduled -= 1
 
     def _abandon(self, handle: CommandHandle) -> None:
         """The runner itself is being cancelled (loop teardown): cancel its command too."""
@@ -541,11 +838,13 @@ class QueueManager:
     def _discard(self, handle: CommandHandle) -> None:
         """Called by CommandHandle.cancel before the handle is marked cancelled."""
         ls: _Lane = handle._lane.policy
-        timer = handle._timer
+        timer: Due | None = handle._timer
         if timer is not None:
             timer.cancel()
             handle._timer = None
-            self._retrying -= 1
+            self._unhold(ls, timer.kind)
+            if ls.room is not None:
+                ls.room.wake()
         elif self._table.remove(ls.index, handle._ticket) is not None:
             if ls.hooks:
                 self._lane_changed(ls)
@@ -590,6 +889,8 @@ class QueueManager:
             if head is not ls.boost_head:
                 ls.boost_head = head
                 self._apply_boost(ls)
+        if ls.room is not None:
+            ls.room.wake()
 
     def _apply_boost(self, ls: _Lane) -> None:
         """Set the lane's effective priority from its oldest command's age; time the next step."""
@@ -645,6 +946,15 @@ class QueueManager:
         handle = self._inflight.get(command_id)
         return handle.cancel() if handle is not None else False
 
+    def cancel_group(self, group: str) -> int:
+        """Cancel every pending, delayed, retrying and running command of ``group`` (running
+        ones free their slots at once); return how many were cancelled."""
+        return self._groups.cancel(group)
+
+    def group_size(self, group: str) -> int:
+        """Outstanding (pending, delayed, retrying or running) commands of ``group``."""
+        return self._groups.size(group)
+
     def pause_lane(self, lane_id: str) -> None:
         """Stop dispatching from a lane; its running commands carry on."""
         self._table.pause(self._lane(lane_id).index)
@@ -693,6 +1003,7 @@ class QueueManager:
         for ls in self._by_index:
             i = ls.index
             lanes[ls.lane_id] = LaneStatus(
+                scheduled=ls.scheduled,
                 lane_id=ls.lane_id,
                 priority=ls.priority,
                 effective_priority=table.priority(i),
@@ -718,6 +1029,13 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+def _grouped(payload: dict[str, Any], group: str | None) -> dict[str, Any]:
+    """An event payload, with the command's group when it has one."""
+    if group is not None:
+        payload["group"] = group
+    return payload
+
+
 def _caused(error: BaseException, cause: BaseException) -> BaseException:
     error.__cause__ = cause
     return error
@@ -739,9 +1057,12 @@ class _Hooks:
         timeout: Any,
         command_id: Any,
         run_in_executor: Any,
+        cost: Any,
+        delay: Any,
+        group: Any,
     ) -> CoreHandle:
         return self._manager._submit_checked(
-            lane_id, command, payload, timeout, command_id, run_in_executor
+            lane_id, command, payload, timeout, command_id, run_in_executor, cost, delay, group
         )
 
     def runner_for(self, command: Any, run_in_executor: bool) -> Runner:

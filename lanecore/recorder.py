@@ -118,9 +118,8 @@ class MetricsRecorder:
             raise TypeError(f"alerts must be an AlertManager, got {alerts!r}")
         self.alerts = alerts
         self._manager = manager
-        self._lanes = [
-            LaneCounts(LaneInstruments.for_lane(backend, ls.lane_id)) for ls in manager._by_index
-        ]
+        # by lane index (None: a removed lane's index, until a new lane takes it)
+        self._lanes: list[LaneCounts | None] = []
         self._timer: asyncio.TimerHandle | None = None
         self._collecting: CollectingBackend | None = (
             backend if isinstance(backend, CollectingBackend) else None
@@ -129,12 +128,35 @@ class MetricsRecorder:
         self._collector: LoopCollector | None = None
         self._registered = False
         # by lane index, for the dispatcher's sampled timings: ``record(ms)`` of each histogram
-        self.wait_records = [counts.inst.wait_time_ms.record for counts in self._lanes]
-        self.run_records = (
-            [counts.inst.latency_ms.record for counts in self._lanes]
-            if alerts is None
-            else [self._ran_with_alerts(counts.inst) for counts in self._lanes]
+        # (changed in place when lanes come and go: runners hold these lists)
+        self.wait_records: list[Callable[[float], None] | None] = []
+        self.run_records: list[Callable[[float], None] | None] = []
+        for ls in manager._by_index:
+            self.lane_added(ls)
+
+    def lane_added(self, ls: RecordedLane) -> None:
+        """Count a lane from now on (at its index, which a removed lane may have had)."""
+        counts = LaneCounts(LaneInstruments.for_lane(self.backend, ls.lane_id))
+        index = ls.index
+        missing = index + 1 - len(self._lanes)
+        if missing > 0:
+            self._lanes.extend([None] * missing)
+            self.wait_records.extend([None] * missing)
+            self.run_records.extend([None] * missing)
+        self._lanes[index] = counts
+        self.wait_records[index] = counts.inst.wait_time_ms.record
+        self.run_records[index] = (
+            counts.inst.latency_ms.record
+            if self.alerts is None
+            else self._ran_with_alerts(counts.inst)
         )
+
+    def lane_removed(self, ls: RecordedLane) -> None:
+        """A lane is about to leave the table: bring its counts up to date, then forget it."""
+        self.flush()
+        index = ls.index
+        self._lanes[index] = None
+        self.wait_records[index] = self.run_records[index] = None
 
     # ------------------------------------------------------------------ events
     def _ran_with_alerts(self, inst: LaneInstruments) -> Callable[[float], None]:
@@ -150,6 +172,7 @@ class MetricsRecorder:
 
     def attempt_failed(self, ls: RecordedLane, timed_out: bool, will_retry: bool) -> None:
         counts = self._lanes[ls.index]
+        assert counts is not None
         counts.not_completed += 1
         if timed_out:
             counts.inst.timeout.inc()
@@ -160,11 +183,15 @@ class MetricsRecorder:
             counts.inst.dead_lettered.inc()
 
     def repushed(self, ls: RecordedLane) -> None:
-        self._lanes[ls.index].repushed += 1
+        counts = self._lanes[ls.index]
+        assert counts is not None
+        counts.repushed += 1
 
     def slot_dropped(self, ls: RecordedLane) -> None:
         """A running command was cancelled: its complete() is not a completion."""
-        self._lanes[ls.index].not_completed += 1
+        counts = self._lanes[ls.index]
+        assert counts is not None
+        counts.not_completed += 1
 
     # ------------------------------------------------------------------ flushing
     def flush(self) -> None:
@@ -173,6 +200,8 @@ class MetricsRecorder:
         table = self._manager._table
         alerts = self.alerts
         for index, counts in enumerate(self._lanes):
+            if counts is None:
+                continue
             submitted = table.pushes(index) - counts.repushed
             if submitted > counts.seen_submitted:
                 counts.inst.submitted.inc(submitted - counts.seen_submitted)
@@ -194,6 +223,8 @@ class MetricsRecorder:
             return
         table = self._manager._table
         for index, counts in enumerate(self._lanes):
+            if counts is None:
+                continue
             alerts.check_depth(counts.inst.lane_id, table.pending(index))
 
     def collect(self) -> None:

@@ -21,6 +21,9 @@ class LaneStatus:
     """Slots the global cap grants the lane: its min_concurrency, or 0 where the cap is below
     the total minimum of it and the lanes above it (without a cap: the min, which then has no
     effect). Held only while the lane has pending work and is neither paused nor throttled."""
+    scheduled: int = 0
+    """Delayed commands (``submit(..., delay=)``) not yet due: they hold no slot and are not
+    counted in ``pending`` until they enter the lane."""
 
 
 @dataclass(frozen=True, slots=True)

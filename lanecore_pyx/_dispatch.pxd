@@ -14,6 +14,8 @@ cdef class LaneRecord:
     cdef public bint hooks            # call DispatchHooks.lane_changed after pushes and pops
     cdef public bint stamps           # handles need _submitted_at (deadline boost)
     cdef readonly object policy       # the shell's own object for this lane
+    cdef public Py_ssize_t max_pending  # submits leave the fast path at this many (0: no bound)
+    cdef public Py_ssize_t held       # its commands the shell holds outside the table
 
 
 cdef class _Window:
@@ -81,17 +83,20 @@ cdef class Dispatcher:
     cdef object _runner_done_cb
     cdef object _future_set_result   # asyncio.Future.set_result, when the handle type keeps it
     # __slots__ offsets of the handle type
-    cdef Py_ssize_t o_command_id, o_command, o_context, o_failures, o_lane, o_owner
-    cdef Py_ssize_t o_queued_at, o_run, o_runner, o_submitted_at, o_ticket, o_timeout, o_timer
+    cdef Py_ssize_t o_command_id, o_command, o_context, o_cost, o_failures, o_group, o_lane
+    cdef Py_ssize_t o_owner, o_queued_at, o_run, o_runner, o_submitted_at, o_ticket, o_timeout, o_timer
 
     cdef bint _execute_is_async_of(self, object kind) except -1
     cdef object _runner_of(self, object command)
     cdef object _named_id(self)
     cdef object _context_now(self)
     cdef object _handle(self, LaneRecord ls, object command, object run, object timeout,
-                        object command_id, object context, long long number=*)
+                        object command_id, object context, long long number=*,
+                        object cost=*, object group=*, bint hold=*)
     cdef object _queue(self, LaneRecord ls, object command, object run, object timeout,
-                       object command_id, object context, long long number=*)
+                       object command_id, object context, long long number=*,
+                       object cost=*, object group=*, bint hold=*)
+    cdef object _push(self, LaneRecord ls, object handle, object cost)
     cdef int _emit(self, int kind, object handle, LaneRecord ls, double timestamp) except -1
     cdef int _wake_one(self) except -1
     cpdef kick(self)

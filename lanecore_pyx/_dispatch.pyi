@@ -29,6 +29,8 @@ class LaneRecord:
     run_in_executor: bool
     hooks: bool
     stamps: bool
+    max_pending: int
+    held: int
     @property
     def policy(self) -> Any: ...
     def __init__(
@@ -113,6 +115,9 @@ class Dispatcher:
         timeout: Any = None,
         command_id: Any = None,
         run_in_executor: Any = None,
+        cost: Any = None,
+        delay: Any = None,
+        group: Any = None,
     ) -> CoreHandle: ...
     def queue(
         self,
@@ -122,7 +127,11 @@ class Dispatcher:
         timeout: float | None,
         command_id: Any,
         context: contextvars.Context | None = None,
+        cost: int = 1,
+        group: str | None = None,
+        hold: bool = False,
     ) -> CoreHandle: ...
+    def release(self, handle: CoreHandle) -> None: ...
     def queue_many(
         self, ls: LaneRecord, commands: Iterable[Any], timeout: float | None
     ) -> list[CoreHandle]: ...

@@ -31,7 +31,7 @@ from lanecore_pyx._eventclock cimport (
     lanecore_event_clock_enable,
     lanecore_event_clock_uses_tsc,
 )
-from lanecore_pyx._eventring cimport EventRing, ring_record
+from lanecore_pyx._eventring cimport EventRing, ring_record, ring_record_grouped
 from lanecore_pyx._lanetable cimport LaneTable
 from lanecore_pyx._slots cimport slot_get, slot_offset, slot_ptr, slot_set, steal_ref
 
@@ -266,6 +266,7 @@ SHARES_CONTEXT_COPIES = SHARED_SNAPSHOTS
 """Whether submits share one copy of an unchanged caller context (see _context_now)."""
 cdef object PARTIAL = functools.partial
 cdef object ZERO = 0
+cdef object ONE = 1
 cdef Py_ssize_t EXECUTE_CACHE_SIZE = 1024
 
 
@@ -427,6 +428,8 @@ cdef class LaneRecord:
         self.hooks = hooks
         self.stamps = stamps
         self.policy = policy
+        self.max_pending = 0
+        self.held = 0
 
     def __repr__(self):
         return f"<LaneRecord {self.lane_id!r} #{self.index}>"
@@ -758,6 +761,8 @@ cdef class Dispatcher:
         self.o_command_id = slot_offset(handle_type, "command_id")
         self.o_command = slot_offset(handle_type, "_command")
         self.o_context = slot_offset(handle_type, "_context")
+        self.o_cost = slot_offset(handle_type, "_cost")
+        self.o_group = slot_offset(handle_type, "_group")
         self.o_failures = slot_offset(handle_type, "_failures")
         self.o_lane = slot_offset(handle_type, "_lane")
         self.o_owner = slot_offset(handle_type, "_owner")
@@ -840,7 +845,7 @@ cdef class Dispatcher:
         return self._runner_of(command)
 
     def submit(self, lane_id, command, payload=NO_ARGUMENT, *, timeout=None, command_id=None,
-               run_in_executor=None):
+               run_in_executor=None, cost=None, delay=None, group=None):
         """Queue a command on a lane and return its handle (see QueueManager.submit)."""
         cdef PyObject* found
         cdef LaneRecord ls
@@ -848,12 +853,19 @@ cdef class Dispatcher:
             timeout is None
             and command_id is None
             and run_in_executor is None
+            and cost is None
+            and delay is None
+            and group is None
             and self.accepting
             and self._loop is not None
             and PyUnicode_CheckExact(lane_id)
         ):
             found = PyDict_GetItem(self.lanes, lane_id)
-            if found != NULL:
+            if found != NULL and (
+                (<LaneRecord>found).max_pending == 0
+                or self.table._lanes[(<LaneRecord>found).index].pending + (<LaneRecord>found).held
+                < (<LaneRecord>found).max_pending
+            ):
                 ls = <LaneRecord>found
                 if payload is NO_ARGUMENT:
                     run = self._runner_of(command)
@@ -871,7 +883,9 @@ cdef class Dispatcher:
                         return self._queue(
                             ls, named, named, ls.timeout, command_id, None, self.named_next
                         )
-        return self.hooks.submit(lane_id, command, payload, timeout, command_id, run_in_executor)
+        return self.hooks.submit(
+            lane_id, command, payload, timeout, command_id, run_in_executor, cost, delay, group
+        )
 
     cdef object _context_now(self):
         """A copy of the caller's context, shared with the submits before it while the
@@ -891,7 +905,8 @@ cdef class Dispatcher:
         return copy
 
     cdef object _handle(self, LaneRecord ls, object command, object run, object timeout,
-                        object command_id, object context, long long number=0):
+                        object command_id, object context, long long number=0,
+                        object cost=ONE, object group=None, bint hold=False):
         cdef long long auto = 0
         cdef long long tag
         if command_id is None:
@@ -909,6 +924,8 @@ cdef class Dispatcher:
         slot_set(handle, self.o_runner, None)
         slot_set(handle, self.o_timer, None)
         slot_set(handle, self.o_context, self._context_now() if context is None else context)
+        slot_set(handle, self.o_cost, cost)
+        slot_set(handle, self.o_group, group)
         slot_set(handle, self.o_queued_at, None)
         if ls.stamps:
             slot_set(handle, self.o_submitted_at, self._loop.time())
@@ -929,23 +946,52 @@ cdef class Dispatcher:
         else:
             self.inflight.add_named(command_id, handle)
             tag = -1
-        slot_set(handle, self.o_ticket, self.table.c_push_tagged(ls.index, handle, tag))
+        if hold:
+            return handle
+        if cost is ONE:
+            slot_set(handle, self.o_ticket, self.table.c_push_tagged(ls.index, handle, tag))
+        else:
+            slot_set(handle, self.o_ticket, self._push(ls, handle, cost))
         return handle
 
+    cdef object _push(self, LaneRecord ls, object handle, object cost):
+        """Push a handle with no tag (the runner then finds it in Inflight by its id)."""
+        if cost is ONE or cost == 1:
+            return self.table.c_push_tagged(ls.index, handle, -1)
+        return self.table.c_push_costed(ls.index, handle, -1, cost)
+
     cdef object _queue(self, LaneRecord ls, object command, object run, object timeout,
-                       object command_id, object context, long long number=0):
-        handle = self._handle(ls, command, run, timeout, command_id, context, number)
+                       object command_id, object context, long long number=0,
+                       object cost=ONE, object group=None, bint hold=False):
+        handle = self._handle(
+            ls, command, run, timeout, command_id, context, number, cost, group, hold
+        )
         if PyList_GET_SIZE(self.rings) or PyList_GET_SIZE(self.filtered):
             self._emit(SUBMITTED, handle, ls, lanecore_event_clock())
+        if not hold:
+            if ls.hooks:
+                self.hooks.lane_changed(ls)
+            self.kick()
+        return handle
+
+    def queue(self, LaneRecord ls, command, run, timeout, command_id, context=None, cost=1,
+              group=None, bint hold=False):
+        """Queue one checked command (in ``context``; None: a copy of the current one) and
+        dispatch what may run. The shell's checked submits end here. ``hold``: make the
+        handle but keep it out of its lane until the shell releases it (a delay)."""
+        return self._queue(
+            ls, command, run, timeout, command_id, context, 0,
+            ONE if cost == 1 else cost, group, hold,
+        )
+
+    def release(self, handle):
+        """Put a held handle (delayed, or waiting to retry) at the back of its lane and
+        dispatch what may run."""
+        cdef LaneRecord ls = <LaneRecord>slot_get(handle, self.o_lane)
+        slot_set(handle, self.o_ticket, self._push(ls, handle, slot_get(handle, self.o_cost)))
         if ls.hooks:
             self.hooks.lane_changed(ls)
         self.kick()
-        return handle
-
-    def queue(self, LaneRecord ls, command, run, timeout, command_id, context=None):
-        """Queue one checked command (in ``context``; None: a copy of the current one) and
-        dispatch what may run. The shell's checked submits end here."""
-        return self._queue(ls, command, run, timeout, command_id, context)
 
     def queue_many(self, LaneRecord ls, commands, timeout):
         """Check every command, then queue them all in order (each in its own copy of the
@@ -994,6 +1040,22 @@ cdef class Dispatcher:
         cdef list rings = self.rings
         cdef Py_ssize_t i = 0
         cdef EventRing ring
+        group = slot_get(handle, self.o_group)
+        if group is not None:  # (grouped: the event carries the group)
+            lane_id = ls.lane_id
+            command_id = slot_get(handle, self.o_command_id)
+            source = slot_get(handle, self.o_command) if kind == STARTED else None
+            while i < PyList_GET_SIZE(rings):  # (a waker may unsubscribe a stream)
+                ring = <EventRing>PyList_GET_ITEM(rings, i)
+                if ring_record_grouped(
+                    ring, kind, <PyObject*>lane_id, <PyObject*>command_id,
+                    NULL if source is None else <PyObject*>source, timestamp, <PyObject*>group,
+                ):
+                    ring.fire_waker()
+                i += 1
+            if self.filtered:
+                self.emit_filtered(kind, handle, timestamp)
+            return 0
         if PyList_GET_SIZE(rings) == 1 and not self.filtered:  # one subscriber: no loop
             ring = <EventRing>PyList_GET_ITEM(rings, 0)
             if ring_record(  # (it owns what it keeps before it can drop anything)
@@ -1066,7 +1128,6 @@ cdef class Dispatcher:
         cdef list idle = self.idle
         cdef list rings = self.rings
         cdef list filtered = self.filtered
-        cdef bint rate_limited = self.rate_limited
         cdef Py_ssize_t burst = 0
         cdef double started = 0.0
         cdef PyObject* out = NULL
@@ -1092,7 +1153,7 @@ cdef class Dispatcher:
                 await asyncio.sleep(0)
                 stamp = 0.0
             handle = table.c_pop_ready_tagged(&tag)
-            if rate_limited:
+            if self.rate_limited:  # (a lane with a rate limit may be added at run time)
                 hooks.arm_token_timer()
             if handle is None:
                 parked = create_future()

@@ -23,16 +23,25 @@ class EventRing:
         command_id: Any,
         source: Any = None,
         timestamp: float | None = None,
+        group: Any = None,
     ) -> None:
         """Record event ``kind`` (an index into ``keys``) of command ``command_id`` of lane
         ``lane_id``; ``source`` (or None) is what its command_type comes from. Stamped
-        ``timestamp`` (time.time() seconds; None: now)."""
+        ``timestamp`` (time.time() seconds; None: now). A ``group`` (not None) shows in the
+        event's payload as "group"."""
     def push_run(
-        self, kind: int, lane_id: Any, first_id: int, count: int, timestamp: float | None = None
+        self,
+        kind: int,
+        lane_id: Any,
+        first_id: int,
+        count: int,
+        timestamp: float | None = None,
+        group: Any = None,
     ) -> None:
         """Record event ``kind`` (an index into ``keys``) of ``count`` commands of lane
         ``lane_id`` whose ids are ``first_id``, ``first_id + 1``, ... (one submit_many batch),
-        all stamped ``timestamp`` (None: now); held as one record."""
+        all stamped ``timestamp`` (None: now) and of ``group`` (None: none); held as one
+        record."""
     def push(self, event: Any) -> None:
         """Record a ready event object."""
     def pop(self) -> Any:

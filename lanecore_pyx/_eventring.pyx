@@ -12,8 +12,8 @@ that finished without suspending). The capacity, ``len``, ``offered``, ``taken``
 is full the oldest events go, from a run or pair as from any record.
 
 The event object is made only when the subscriber reads it: an ``event_type`` instance whose
-``key``, ``timestamp``, ``_lane_id``, ``_command_id``, ``_source`` and ``_payload`` slots are
-set directly (the payload dict is made on access). The ring keeps the last two it made and
+``key``, ``timestamp``, ``_lane_id``, ``_command_id``, ``_source``, ``_group`` and ``_payload``
+slots are set directly (the payload dict is made on access). The ring keeps the last two it made and
 refills one when nobody else holds it any more, so a reader that drops each event after use
 costs no allocation per event. ``next_ready()`` hands a buffered event to ``async for``
 without a coroutine.
@@ -84,6 +84,7 @@ cdef class EventRing:
         self.o_command_id = slot_offset(event_type, "_command_id")
         self.o_source = slot_offset(event_type, "_source")
         self.o_timestamp = slot_offset(event_type, "timestamp")
+        self.o_group = slot_offset(event_type, "_group")
         # a record holds at least one event, so ``capacity`` slots always suffice
         self._slots = <event_slot*>PyMem_Malloc(<size_t>capacity * sizeof(event_slot))
         if self._slots == NULL:
@@ -126,17 +127,22 @@ cdef class EventRing:
         self.fire_waker()
 
     cdef void c_push_command(
-        self, int kind, object lane_id, object command_id, object source, double timestamp
+        self, int kind, object lane_id, object command_id, object source, double timestamp,
+        object group,
     ) except *:
-        if ring_record(
+        """push_command() for C callers (kind checked; ``source``/``group`` None: none)."""
+        if ring_record_grouped(
             self, kind, <PyObject*>lane_id, <PyObject*>command_id,
             NULL if source is None else <PyObject*>source, timestamp,
+            NULL if group is None else <PyObject*>group,
         ):
             self.fire_waker()
 
     cdef void c_push_run(
-        self, int kind, object lane_id, long long first_id, Py_ssize_t n, double timestamp
+        self, int kind, object lane_id, long long first_id, Py_ssize_t n, double timestamp,
+        object group=None,
     ) except *:
+        """push_run() for C callers (kind and ids checked; ``group`` None: none)."""
         if n <= 0:
             return
         if n > self._capacity:  # only the newest ``capacity`` would stay
@@ -144,16 +150,24 @@ cdef class EventRing:
             self.offered += n - self._capacity
             n = self._capacity
         Py_INCREF(lane_id)
-        self._append(new_record(kind, <void*>lane_id, NULL, first_id, NULL, n, timestamp))
+        if group is not None:
+            Py_INCREF(group)
+        self._append(new_record(
+            kind, <void*>lane_id, NULL, first_id, NULL, n, timestamp,
+            NULL if group is None else <void*>group,
+        ))
 
     def _check_kind(self, int kind):
         if not 0 <= kind < len(self.keys):
             raise ValueError(f"kind must be an index into keys (0..{len(self.keys) - 1}), got {kind}")
 
-    def push_command(self, int kind, lane_id, command_id, source=None, timestamp=None):
+    def push_command(
+        self, int kind, lane_id, command_id, source=None, timestamp=None, group=None
+    ):
         """Record event ``kind`` (an index into ``keys``) of command ``command_id`` of lane
         ``lane_id``; ``source`` (or None) is what its command_type comes from. Stamped
-        ``timestamp`` (time.time() seconds; None: now)."""
+        ``timestamp`` (time.time() seconds; None: now). A ``group`` (not None) shows in the
+        event's payload as "group"."""
         self._check_kind(kind)
         self.c_push_command(
             kind,
@@ -161,12 +175,17 @@ cdef class EventRing:
             command_id,
             source,
             lanecore_wallclock() if timestamp is None else timestamp,
+            group,
         )
 
-    def push_run(self, int kind, lane_id, long long first_id, Py_ssize_t count, timestamp=None):
+    def push_run(
+        self, int kind, lane_id, long long first_id, Py_ssize_t count, timestamp=None,
+        group=None,
+    ):
         """Record event ``kind`` (an index into ``keys``) of ``count`` commands of lane
         ``lane_id`` whose ids are ``first_id``, ``first_id + 1``, ... (one submit_many batch),
-        all stamped ``timestamp`` (None: now); held as one record."""
+        all stamped ``timestamp`` (None: now) and of ``group`` (None: none); held as one
+        record."""
         self._check_kind(kind)
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
@@ -178,12 +197,13 @@ cdef class EventRing:
             first_id,
             count,
             lanecore_wallclock() if timestamp is None else timestamp,
+            group,
         )
 
     def push(self, event):
         """Record a ready event object."""
         Py_INCREF(event)
-        self._append(new_record(-1, <void*>event, NULL, 0, NULL, 1, 0.0))
+        self._append(new_record(-1, <void*>event, NULL, 0, NULL, 1, 0.0, NULL))
 
     cdef object _pop(self):
         if not self._count:
@@ -200,6 +220,7 @@ cdef class EventRing:
             return item
         command_id = slot_command_id(slot)
         command = None if slot.source == NULL else <object>slot.source
+        group = None if slot.group == NULL else <object>slot.group
         ring_drop_oldest(self, 1)
         event = self._event_object()
         slot_set(event, self.o_key, <object>PyTuple_GET_ITEM(self.keys, kind))
@@ -208,6 +229,7 @@ cdef class EventRing:
         slot_set(event, self.o_command_id, command_id)
         slot_set(event, self.o_source, command)
         slot_set(event, self.o_timestamp, timestamp)
+        slot_set(event, self.o_group, group)
         return event
 
     cdef object _event_object(self):
@@ -336,6 +358,8 @@ cdef int _eventring_traverse(PyObject* o, er_visitproc visit, void* arg) noexcep
             r = visit(<PyObject*>slot.source, arg)
         if r == 0 and slot.id_obj != NULL:
             r = visit(<PyObject*>slot.id_obj, arg)
+        if r == 0 and slot.group != NULL:
+            r = visit(<PyObject*>slot.group, arg)
         if r:
             return r
     return 0

@@ -27,22 +27,41 @@ class LaneTable:
         max_concurrency: int,
         rate_capacity: float = 0.0,
         rate_per_second: float = 0.0,
+        cost_capacity: float = 0.0,
+        cost_per_second: float = 0.0,
     ) -> int:
-        """Add a lane and return its index; a rate_per_second of 0 means no rate limit."""
+        """Add a lane and return its index: the most recently removed lane's index if there
+        is one, else the next unused one. A rate (or cost) per second and capacity of 0 mean
+        no request (or cost) bucket; a cost bucket pays each command's push() cost."""
+    def remove_lane(self, lane: int) -> None:
+        """Remove an idle lane (nothing pending, nothing active); its index is invalid until
+        add_lane reuses it. Reservations are granted again as if it had never been added."""
+    def has_lane(self, lane: int) -> bool:
+        """Whether ``lane`` is the index of a lane (added and not removed)."""
+    def lane_indices(self) -> list[int]:
+        """The indices of the lanes, ascending."""
     # commands
-    def push(self, lane: int, item: object) -> int:
-        """Append item to the lane's FIFO and return its ticket (for ``remove``)."""
+    def push(self, lane: int, item: object, cost: int = 1) -> int:
+        """Append item to the lane's FIFO and return its ticket (for ``remove``). On a lane
+        with a cost bucket the command costs ``cost`` (at most the bucket's capacity) when it
+        is dispatched; elsewhere the cost is ignored."""
     def pop_ready(self) -> object | None:
         """Take the next command to run (counting it active), or None if nothing may run now."""
     def can_pop(self) -> bool: ...
     def complete(self, lane: int) -> None:
         """Free one active slot of the lane."""
     def remove(self, lane: int, ticket: int) -> object | None:
-        """Drop the pending command with this ticket; return it, or None if it is not pending."""
+        """Drop the pending command with this ticket; return it, or None if it is not pending.
+        Removing the oldest command of a throttled lane with a cost bucket un-throttles it
+        (the next one may cost less)."""
     def take_all(self, lane: int) -> list[object]:
-        """Remove and return every pending command of the lane, oldest first."""
+        """Remove and return every pending command of the lane, oldest first (a throttled
+        lane with a cost bucket is un-throttled, as by removing its oldest command)."""
     def peek(self, lane: int) -> object | None:
         """The lane's oldest pending command, or None."""
+    def head_cost(self, lane: int) -> int:
+        """The cost of the lane's oldest pending command; 0 if none is pending or the lane has
+        no cost bucket (costs are kept only there)."""
     # lane state
     def pause(self, lane: int) -> None:
         """Stop dispatching from the lane (running commands are unaffected)."""
@@ -59,18 +78,26 @@ class LaneTable:
     def is_throttled(self, lane: int) -> bool: ...
     def reservation(self, lane: int) -> int:
         """Slots the global limit grants this lane (its min_concurrency, or 0 where the limit
-        is below the total minimum of it and the lanes before it); held only while the lane
-        has pending work and is neither paused nor throttled."""
+        is below the total minimum of it and the lanes before it: by base priority, then in
+        the order added); held only while the lane has pending work and is neither paused
+        nor throttled."""
+    def cost_limited(self, lane: int) -> bool:
+        """Whether the lane has a cost bucket."""
+    def cost_capacity(self, lane: int) -> float:
+        """The capacity of the lane's cost bucket (the highest cost it takes); 0.0: none."""
     def pushes(self, lane: int) -> int: ...
     def completions(self, lane: int) -> int: ...
     # rate limits
     def next_token_delay(self) -> float:
-        """Seconds until the first throttled lane has a token; -1.0 if no lane is throttled."""
+        """Seconds until the first throttled lane can pay for its oldest command (both its
+        buckets); -1.0 if no lane is throttled."""
     def wake_throttled(self) -> int:
-        """Make every throttled lane that now has a token dispatchable again; return how many."""
+        """Make every throttled lane that can now pay for its oldest command dispatchable
+        again, in the order they were throttled; return how many."""
     # totals
     @property
-    def lane_count(self) -> int: ...
+    def lane_count(self) -> int:
+        """Lanes added and not removed."""
     @property
     def total_pending(self) -> int: ...
     @property

@@ -14,6 +14,14 @@ The list operations reproduce the twin's ``OrderedDict`` rings exactly: joining 
 tail, a dispatch moves the lane to the tail, leaving unlinks (a leaving head passes the turn to
 its successor).
 
+A lane may have a request bucket (one token per command) and a cost bucket (each command's
+``push`` cost, kept in a third array beside the buffer only on such a lane); its oldest command
+is dispatched only when both can pay, so a costly command is never overtaken within its lane.
+Removed lanes' records go on a free list and ``add_lane`` reuses the most recently removed
+index. Adding and removing a lane touches only that lane (with a global limit also the lanes
+whose reservation changes: see the grants section), and throttled lanes are kept in an
+intrusive list of their own, so neither dispatch nor token wake-ups walk every lane.
+
 Pending items of ``untracked_type`` (the manager's command handles) are kept out of the cyclic
 GC's young generations: ``push`` untracks them, every way out of the table (pop, remove,
 take_all, release) tracks them again, and before each full (generation 2) collection a
@@ -41,8 +49,9 @@ from lanecore_pyx._slots cimport slot_offset, steal_ref
 from lanecore_pyx._clock cimport lanecore_monotonic
 from lanecore_pyx._tokenbucket cimport (
     bucket_init,
+    bucket_take,
     bucket_time_until,
-    bucket_try_acquire,
+    bucket_time_until_n,
     check_bucket_args,
     clock_now,
 )
@@ -58,6 +67,8 @@ from lanecore import _coreapi
 PRIORITY_LEVELS = 256
 UNTRACKS_PENDING = bool(UNTRACK_PENDING)
 """Whether pending items of ``untracked_type`` are really untracked on this interpreter."""
+_LANE_RECORD_SIZE = sizeof(lane_t)
+"""Bytes of one lane's record in the lane array (an idle lane holds nothing else)."""
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
@@ -149,17 +160,24 @@ cdef long long MIN_CONCURRENCY_LIMIT = 0xFFFFFFFF
 
 # ------------------------------------------------------------------ ring buffers
 cdef inline int ring_grow(lane_t* L) except -1:
-    """Double the lane's buffer (or allocate its first one); tickets keep their order."""
+    """Double the lane's buffer (or allocate its first one); tickets keep their order. A lane
+    with a cost bucket has a third array, of costs, in the same allocation."""
     cdef Py_ssize_t cap = L.cap * 2 if L.cap else RING_MIN_CAP
+    cdef size_t slot_size = sizeof(PyObject*) + sizeof(long long)
     cdef PyObject** buf
     cdef uint64_t t, old_mask, new_mask
     cdef long long* tags
-    if L.cap > PY_SSIZE_T_MAX // (4 * <Py_ssize_t>(sizeof(PyObject*) + sizeof(long long))):
+    cdef long long* costs = NULL
+    if L.has_cost:
+        slot_size += sizeof(long long)
+    if L.cap > PY_SSIZE_T_MAX // (4 * <Py_ssize_t>slot_size):
         raise MemoryError()
-    buf = <PyObject**>PyMem_Calloc(<size_t>cap, sizeof(PyObject*) + sizeof(long long))
+    buf = <PyObject**>PyMem_Calloc(<size_t>cap, slot_size)
     if buf == NULL:
         raise MemoryError()
     tags = <long long*>(buf + cap)
+    if L.has_cost:
+        costs = tags + cap
     if L.buf != NULL:
         old_mask = <uint64_t>(L.cap - 1)
         new_mask = <uint64_t>(cap - 1)
@@ -167,10 +185,13 @@ cdef inline int ring_grow(lane_t* L) except -1:
         while t != L.tail:
             buf[t & new_mask] = L.buf[t & old_mask]
             tags[t & new_mask] = L.tags[t & old_mask]
+            if costs != NULL:
+                costs[t & new_mask] = L.costs[t & old_mask]
             t += 1
         PyMem_Free(L.buf)
     L.buf = buf
     L.tags = tags
+    L.costs = costs
     L.cap = cap
     return 0
 
@@ -182,6 +203,7 @@ cdef inline void ring_emptied(lane_t* L) noexcept:
         PyMem_Free(L.buf)
         L.buf = NULL
         L.tags = NULL
+        L.costs = NULL
         L.cap = 0
 
 
@@ -223,7 +245,37 @@ cdef inline void ring_release(lane_t* L, hide_t* hide) noexcept:
     PyMem_Free(L.buf)
     L.buf = NULL
     L.tags = NULL
+    L.costs = NULL
     L.cap = 0
+
+
+# ------------------------------------------------------------------ a lane's buckets
+cdef inline long long head_cost(lane_t* L) noexcept:
+    """The cost of the lane's oldest pending command (a lane with a cost bucket, pending > 0)."""
+    return L.costs[L.head & <uint64_t>(L.cap - 1)]
+
+
+cdef inline double lane_wait(lane_t* L, double now) noexcept:
+    """Seconds from ``now`` until every bucket of the lane can pay for its oldest command (the
+    request bucket one token, the cost bucket the command's cost); 0.0: they can now. Both
+    buckets are refilled, in that order, as the twin does."""
+    cdef double wait = 0.0
+    cdef double cost_wait
+    if L.has_bucket:
+        wait = bucket_time_until(&L.bucket, now)
+    if L.has_cost and L.pending:
+        cost_wait = bucket_time_until_n(&L.cost_bucket, now, <double>head_cost(L))
+        if cost_wait > wait:
+            wait = cost_wait
+    return wait
+
+
+cdef inline void lane_pay(lane_t* L) noexcept:
+    """Spend what the oldest command costs (lane_wait() found it available just now)."""
+    if L.has_bucket:
+        bucket_take(&L.bucket, 1.0)
+    if L.has_cost:
+        bucket_take(&L.cost_bucket, <double>head_cost(L))
 
 
 # ---------------------------------------------------------------- argument checks
@@ -262,6 +314,28 @@ cdef int _check_count(str name, object value) except -1:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {value!r}")
     return 0
+
+
+cdef int _check_cost(object cost) except -1:
+    if isinstance(cost, bool) or not isinstance(cost, int):
+        raise TypeError(f"cost must be an int, got {cost!r}")
+    if not 1 <= cost <= LLONG_MAX:
+        raise ValueError(f"cost must be an int from 1 to 2**63 - 1, got {cost!r}")
+    return 0
+
+
+cdef int _check_cost_bucket_args(object capacity, object per_second) except -1:
+    """check_bucket_args, its messages naming cost_capacity and cost_per_second."""
+    try:
+        check_bucket_args(capacity, per_second)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"cost_{exc}") from None
+    return 0
+
+
+cdef inline bint cost_fits(long long cost, double capacity) noexcept:
+    """cost <= capacity, exactly (cost >= 1, capacity >= 1)."""
+    return capacity >= 9223372036854775808.0 or cost <= <long long>capacity
 
 
 cdef class LaneTable:
@@ -304,25 +378,33 @@ cdef class LaneTable:
     cdef void _reset(self) noexcept:
         """An empty table (forgets the lane array without freeing it)."""
         self._lanes = NULL
+        self._top = 0
         self._count = 0
         self._allocated = 0
+        self._free = -1
         self._total_active = 0
         self._total_pending = 0
         self._reserve = 0
         self._throttled_count = 0
+        self._throttled_head = -1
+        self._throttled_tail = -1
+        self._cut = -1
+        self._granted_sum = 0
         memset(self._bits, 0, sizeof(self._bits))
         memset(self._heads, 0xFF, sizeof(self._heads))  # every head -1: empty level
+        memset(self._khead, 0xFF, sizeof(self._khead))
+        memset(self._ktail, 0xFF, sizeof(self._ktail))
 
     @cython.final
     cdef void _release(self) noexcept:
         """Empty the table, then drop the commands it held (which may run arbitrary code)."""
         cdef lane_t* lanes = self._lanes
-        cdef Py_ssize_t count = self._count
+        cdef Py_ssize_t top = self._top
         cdef Py_ssize_t i
         self._reset()
         if lanes == NULL:
             return
-        for i in range(count):
+        for i in range(top):
             ring_release(&lanes[i], &self._hide)
         PyMem_Free(lanes)
 
@@ -346,10 +428,14 @@ cdef class LaneTable:
         max_concurrency,
         rate_capacity=0.0,
         rate_per_second=0.0,
+        cost_capacity=0.0,
+        cost_per_second=0.0,
     ):
-        """Add a lane and return its index; a rate_per_second of 0 means no rate limit."""
-        cdef bint has_bucket = False
-        cdef double capacity = 0.0, rate = 0.0, now = 0.0
+        """Add a lane and return its index: the most recently removed lane's index if there
+        is one, else the next unused one. A rate (or cost) per second and capacity of 0 mean
+        no request (or cost) bucket; a cost bucket pays each command's push() cost."""
+        cdef bint has_bucket = False, has_cost = False
+        cdef double capacity = 0.0, rate = 0.0, cost_cap = 0.0, cost_rate = 0.0, now = 0.0
         cdef Py_ssize_t lane, allocated, max_conc
         cdef lane_t* lanes
         cdef lane_t* L
@@ -374,9 +460,15 @@ cdef class LaneTable:
             check_bucket_args(rate_capacity, rate_per_second)
             capacity = float(rate_capacity)
             rate = float(rate_per_second)
-            now = self._now()
             has_bucket = True
-        if self._count == self._allocated:
+        if cost_per_second != 0.0 or cost_capacity != 0.0:
+            _check_cost_bucket_args(cost_capacity, cost_per_second)
+            cost_cap = float(cost_capacity)
+            cost_rate = float(cost_per_second)
+            has_cost = True
+        if has_bucket or has_cost:
+            now = self._now()  # (one reading for both buckets, as in the twin)
+        if self._free < 0 and self._top == self._allocated:
             allocated = self._allocated * 2 if self._allocated else LANES_MIN_CAP
             if self._allocated > PY_SSIZE_T_MAX // (2 * <Py_ssize_t>sizeof(lane_t)):
                 raise MemoryError()
@@ -385,59 +477,171 @@ cdef class LaneTable:
                 raise MemoryError()
             self._lanes = lanes
             self._allocated = allocated
-        lane = self._count
+        if self._free >= 0:
+            lane = self._free
+            self._free = self._lanes[lane].knext
+        else:
+            lane = self._top
+            self._top = lane + 1
         L = &self._lanes[lane]
         memset(L, 0, sizeof(lane_t))
+        L.live = True
         L.base = <int>priority
         L.prio = L.base
         L.min_conc = <long long>min_concurrency
         L.max_conc = max_conc
+        L.tnext = L.tprev = L.knext = L.kprev = -1
         if has_bucket:
             L.has_bucket = True
             bucket_init(&L.bucket, capacity, rate, now)
-        self._count = lane + 1
-        self._grant()
+        if has_cost:
+            L.has_cost = True
+            bucket_init(&L.cost_bucket, cost_cap, cost_rate, now)
+        self._count += 1
+        if self._limit:
+            self._grant_added(lane)
+        else:  # without a global limit every lane is granted its minimum
+            L.granted = L.min_conc
+        self._refresh(lane)
         return lane
 
-    @cython.final
-    cdef void _grant(self) noexcept:
-        """Grant reservations by base priority (ties: order added) while they fit the limit.
-
-        As in the twin: walking the lanes in that order, each gets its full min_concurrency
-        while the running sum stays within the limit; the first lane that does not fit and
-        every lane after it get none. No limit: every lane gets its minimum. The walk is by
-        level sums, then lane by lane through the one level where the sum first overflows.
-        """
-        cdef long long level_min[LEVELS]
-        cdef long long used = 0
-        cdef int level, cut_level = LEVELS
-        cdef Py_ssize_t i, cut_index = self._count
-        cdef lane_t* L
+    @cython.critical_section
+    def remove_lane(self, lane):
+        """Remove an idle lane (nothing pending, nothing active); its index is invalid until
+        add_lane reuses it. Reservations are granted again as if it had never been added."""
+        cdef Py_ssize_t index = self._lane_index(lane)
+        cdef lane_t* L = &self._lanes[index]
+        if L.pending or L.active:
+            raise ValueError(
+                f"lane {index} has {L.pending} pending and {L.active} active commands: "
+                "only an idle lane can be removed"
+            )
+        if L.throttled:
+            self._unthrottle(index)
+        self._unlink(index)
         if self._limit:
-            memset(level_min, 0, sizeof(level_min))
-            for i in range(self._count):
-                level_min[self._lanes[i].base] += self._lanes[i].min_conc
-            for level in range(LEVELS):
-                if used + level_min[level] > self._limit:
-                    cut_level = level
-                    break
-                used += level_min[level]
-            if cut_level < LEVELS:
-                for i in range(self._count):
-                    L = &self._lanes[i]
-                    if L.base == cut_level:
-                        if used + L.min_conc > self._limit:
-                            cut_index = i
-                            break
-                        used += L.min_conc
-        for i in range(self._count):
-            L = &self._lanes[i]
-            if L.base < cut_level or (L.base == cut_level and i < cut_index):
-                L.granted = L.min_conc
-            else:
-                L.granted = 0
-        for i in range(self._count):
-            self._refresh(i)
+            self._grant_removed(index)
+        # (nothing pending: the lane holds no reservation and its buffer holds no reference)
+        PyMem_Free(L.buf)
+        memset(L, 0, sizeof(lane_t))
+        L.knext = self._free
+        L.tnext = L.tprev = L.kprev = -1
+        self._free = index
+        self._count -= 1
+
+    @cython.critical_section
+    def has_lane(self, lane):
+        """Whether ``lane`` is the index of a lane (added and not removed)."""
+        cdef Py_ssize_t index
+        if not PyLong_Check(lane) or PyBool_Check(lane):
+            raise TypeError(f"lane must be an int, got {lane!r}")
+        index = lc_as_ssize_t(lane)
+        if index == -1 and PyErr_Occurred() != NULL:
+            PyErr_Clear()
+            return False
+        return 0 <= index < self._top and <bint>self._lanes[index].live
+
+    @cython.critical_section
+    def lane_indices(self):
+        """The indices of the lanes, ascending."""
+        cdef Py_ssize_t i
+        return [i for i in range(self._top) if self._lanes[i].live]
+
+    # ------------------------------------------------------------ grants
+    # With a global limit, lanes are granted their min_concurrency in grant order (base
+    # priority, then the order added) while the running sum fits the limit: every lane before
+    # the cut is granted, the cut and every lane after it are not. _granted_sum <= limit, and
+    # the cut is -1 or _granted_sum + its min_concurrency > limit. Adding or removing a lane
+    # moves the cut step by step, each step one lane whose grant changes, so only those lanes
+    # are refreshed.
+    @cython.final
+    cdef Py_ssize_t _grant_next(self, Py_ssize_t lane) noexcept:
+        """The lane after ``lane`` in grant order, or -1."""
+        cdef int level
+        if self._lanes[lane].knext >= 0:
+            return self._lanes[lane].knext
+        for level in range(self._lanes[lane].base + 1, LEVELS):
+            if self._khead[level] >= 0:
+                return self._khead[level]
+        return -1
+
+    @cython.final
+    cdef Py_ssize_t _grant_prev(self, Py_ssize_t lane) noexcept:
+        """The lane before ``lane`` in grant order (lane -1: the last lane), or -1."""
+        cdef int level = LEVELS
+        if lane >= 0:
+            if self._lanes[lane].kprev >= 0:
+                return self._lanes[lane].kprev
+            level = self._lanes[lane].base
+        while level > 0:
+            level -= 1
+            if self._ktail[level] >= 0:
+                return self._ktail[level]
+        return -1
+
+    @cython.final
+    cdef void _set_grant(self, Py_ssize_t lane, bint granted) noexcept:
+        cdef lane_t* L = &self._lanes[lane]
+        L.before_cut = granted
+        L.granted = L.min_conc if granted else 0
+        self._refresh(lane)
+
+    @cython.final
+    cdef void _grant_added(self, Py_ssize_t lane) noexcept:
+        """Link a new lane at the end of its base priority's grant order; move the cut back
+        over the lanes that no longer fit."""
+        cdef lane_t* L = &self._lanes[lane]
+        cdef int level = L.base
+        cdef Py_ssize_t tail = self._ktail[level]
+        cdef Py_ssize_t cut = self._cut
+        L.kprev = tail
+        L.knext = -1
+        if tail >= 0:
+            self._lanes[tail].knext = lane
+        else:
+            self._khead[level] = lane
+        self._ktail[level] = lane
+        # the lane is last of its level: before the cut only if the cut is at a later level
+        if cut >= 0 and self._lanes[cut].base <= level:
+            L.before_cut = False
+            L.granted = 0
+            return
+        L.before_cut = True
+        L.granted = L.min_conc
+        self._granted_sum += L.min_conc
+        while self._granted_sum > self._limit:
+            cut = self._grant_prev(cut)
+            self._granted_sum -= self._lanes[cut].min_conc
+            self._set_grant(cut, False)
+        self._cut = cut
+
+    @cython.final
+    cdef void _grant_removed(self, Py_ssize_t lane) noexcept:
+        """Unlink a lane from the grant order; move the cut on over the lanes that now fit."""
+        cdef lane_t* L = &self._lanes[lane]
+        cdef Py_ssize_t cut = self._cut
+        cdef Py_ssize_t nxt = self._grant_next(lane)
+        if cut == lane:
+            cut = nxt
+        elif L.before_cut:
+            self._granted_sum -= L.min_conc
+        else:
+            cut = -2  # after the cut: no lane's grant changes
+        if L.kprev >= 0:
+            self._lanes[L.kprev].knext = L.knext
+        else:
+            self._khead[L.base] = L.knext
+        if L.knext >= 0:
+            self._lanes[L.knext].kprev = L.kprev
+        else:
+            self._ktail[L.base] = L.kprev
+        if cut == -2:
+            return
+        while cut >= 0 and self._granted_sum + self._lanes[cut].min_conc <= self._limit:
+            self._granted_sum += self._lanes[cut].min_conc
+            self._set_grant(cut, True)
+            cut = self._grant_next(cut)
+        self._cut = cut
 
     @cython.final
     cdef Py_ssize_t _lane_index(self, object lane) except -1:
@@ -447,7 +651,7 @@ cdef class LaneTable:
         index = lc_as_ssize_t(lane)
         if index == -1 and PyErr_Occurred() != NULL:
             PyErr_Clear()  # too big for Py_ssize_t: no such lane either
-        if index < 0 or index >= self._count:
+        if index < 0 or index >= self._top or not self._lanes[index].live:
             raise IndexError(f"no lane with index {lane}")
         return index
 
@@ -552,33 +756,85 @@ cdef class LaneTable:
         if L.in_ring[RING_RESERVED]:
             self._to_back(RING_RESERVED, lane)
 
+    @cython.final
+    cdef void _throttle(self, Py_ssize_t lane) noexcept:
+        """Its buckets cannot pay for the lane's oldest command: it waits at the end of the
+        throttled lanes, out of the dispatch index, until wake_throttled finds them able."""
+        cdef lane_t* L = &self._lanes[lane]
+        L.throttled = True
+        L.tnext = -1
+        L.tprev = self._throttled_tail
+        if self._throttled_tail >= 0:
+            self._lanes[self._throttled_tail].tnext = lane
+        else:
+            self._throttled_head = lane
+        self._throttled_tail = lane
+        self._throttled_count += 1
+        self._refresh(lane)
+
+    @cython.final
+    cdef void _unthrottle(self, Py_ssize_t lane) noexcept:
+        cdef lane_t* L = &self._lanes[lane]
+        if L.tprev >= 0:
+            self._lanes[L.tprev].tnext = L.tnext
+        else:
+            self._throttled_head = L.tnext
+        if L.tnext >= 0:
+            self._lanes[L.tnext].tprev = L.tprev
+        else:
+            self._throttled_tail = L.tprev
+        L.tnext = L.tprev = -1
+        L.throttled = False
+        self._throttled_count -= 1
+        self._refresh(lane)
+
     # ------------------------------------------------------------- commands
     @cython.critical_section
-    def push(self, lane, item):
-        """Append item to the lane's FIFO and return its ticket (for ``remove``)."""
+    def push(self, lane, item, cost=1):
+        """Append item to the lane's FIFO and return its ticket (for ``remove``). On a lane
+        with a cost bucket the command costs ``cost`` (at most the bucket's capacity) when it
+        is dispatched; elsewhere the cost is ignored."""
         cdef Py_ssize_t index = self._lane_index(lane)
         if item is None:
             raise TypeError("item must not be None")
-        return self.c_push(index, item)
+        _check_cost(cost)
+        return self.c_push_costed(index, item, -1, <long long>cost)
 
     @cython.final
     cdef uint64_t c_push(self, Py_ssize_t index, object item) except? 0xFFFFFFFFFFFFFFFF:
         """push() for C callers that checked the lane index and that item is not None."""
-        return self.c_push_tagged(index, item, -1)
+        return self.c_push_costed(index, item, -1, 1)
 
-    @cython.final
     cdef uint64_t c_push_tagged(
         self, Py_ssize_t index, object item, long long tag
     ) except? 0xFFFFFFFFFFFFFFFF:
         """c_push, keeping ``tag`` with the item: c_pop_ready_tagged hands it back (a C
         caller's note about the item it need not read from the item itself; -1: none)."""
+        return self.c_push_costed(index, item, tag, 1)
+
+    @cython.final
+    cdef uint64_t c_push_costed(
+        self, Py_ssize_t index, object item, long long tag, long long cost
+    ) except? 0xFFFFFFFFFFFFFFFF:
+        """c_push_tagged of a command costing ``cost`` (>= 1; ValueError above the lane's
+        cost capacity, and nothing pushed); the cost is kept only on a lane with a cost bucket."""
         cdef lane_t* L = &self._lanes[index]
-        cdef uint64_t ticket
+        cdef uint64_t ticket, slot
+        if cost < 1:
+            raise ValueError(f"cost must be an int from 1 to 2**63 - 1, got {cost}")
+        if L.has_cost and not cost_fits(cost, L.cost_bucket.capacity):
+            raise ValueError(
+                f"cost {cost} is above the cost capacity of lane {index} "
+                f"({L.cost_bucket.capacity!r}): it could never run"
+            )
         if L.tail - L.head == <uint64_t>L.cap:
             ring_grow(L)
         ticket = L.tail
-        L.buf[ticket & <uint64_t>(L.cap - 1)] = <PyObject*>item
-        L.tags[ticket & <uint64_t>(L.cap - 1)] = tag
+        slot = ticket & <uint64_t>(L.cap - 1)
+        L.buf[slot] = <PyObject*>item
+        L.tags[slot] = tag
+        if L.has_cost:
+            L.costs[slot] = cost
         lc_incref(<PyObject*>item)
         gc_hide(<PyObject*>item, &self._hide)
         L.tail = ticket + 1
@@ -599,41 +855,47 @@ cdef class LaneTable:
         return self.c_pop_ready_tagged(&tag)
 
     @cython.final
+    cdef Py_ssize_t _pick(self) noexcept:
+        """The lane pop_ready serves next, before its buckets are asked; -1: none may run."""
+        cdef long long free
+        cdef int ring = RING_READY
+        cdef int level
+        if self._limit:
+            free = self._limit - self._total_active
+            if free <= 0:
+                return -1
+            if free <= self._reserve:
+                ring = RING_RESERVED
+        level = bits_first(self._bits[ring])
+        if level < 0:
+            return -1
+        return self._heads[ring][level]
+
+    @cython.final
     cdef object c_pop_ready_tagged(self, long long* tag):
         """c_pop_ready, setting ``*tag`` to the popped item's tag (c_push_tagged; -1: none)."""
-        cdef long long free
         cdef Py_ssize_t lane
-        cdef int ring, level
         cdef lane_t* L
         cdef PyObject* item
         cdef double now
         while True:
-            ring = RING_READY
-            if self._limit:
-                free = self._limit - self._total_active
-                if free <= 0:
-                    return None
-                if free <= self._reserve:
-                    ring = RING_RESERVED
-            level = bits_first(self._bits[ring])
-            if level < 0:
+            lane = self._pick()
+            if lane < 0:
                 return None
-            lane = self._heads[ring][level]
             L = &self._lanes[lane]
-            if L.has_bucket:
+            if L.has_bucket or L.has_cost:
                 if self._clock is None:
                     now = lanecore_monotonic()
                 else:
                     now = clock_now(self._clock)
-                    # the Python clock may have used this table: look again before popping
-                    L = &self._lanes[lane]
-                    if L.pending == 0 or L.throttled:
+                    # the Python clock may have used this table: choose again if it changed
+                    if self._pick() != lane:
                         continue
-                if not bucket_try_acquire(&L.bucket, now):
-                    L.throttled = True
-                    self._throttled_count += 1
-                    self._refresh(lane)
+                    L = &self._lanes[lane]
+                if lane_wait(L, now) != 0.0:
+                    self._throttle(lane)
                     continue
+                lane_pay(L)
             tag[0] = L.tags[L.head & <uint64_t>(L.cap - 1)]
             item = ring_pop(L)
             gc_show(item, &self._hide)
@@ -680,11 +942,14 @@ cdef class LaneTable:
 
     @cython.critical_section
     def remove(self, lane, ticket):
-        """Drop the pending command with this ticket; return it, or None if it is not pending."""
+        """Drop the pending command with this ticket; return it, or None if it is not pending.
+        Removing the oldest command of a throttled lane with a cost bucket un-throttles it
+        (the next one may cost less)."""
         cdef Py_ssize_t index = self._lane_index(lane)
         cdef lane_t* L
         cdef uint64_t t, slot
         cdef PyObject* item
+        cdef bint was_head
         if not PyLong_Check(ticket) or PyBool_Check(ticket):
             raise TypeError(f"ticket must be an int, got {ticket!r}")
         t = lc_as_u64(ticket)
@@ -700,18 +965,23 @@ cdef class LaneTable:
             return None
         L.buf[slot] = NULL
         gc_show(item, &self._hide)
+        was_head = t == L.head
         L.pending -= 1
         if L.pending == 0:
             ring_emptied(L)
-        elif t == L.head:
+        elif was_head:
             ring_skip_tombstones(L)
         self._total_pending -= 1
-        self._refresh(index)
+        if was_head and L.throttled and L.has_cost:
+            self._unthrottle(index)
+        else:
+            self._refresh(index)
         return steal_ref(item)
 
     @cython.critical_section
     def take_all(self, lane):
-        """Remove and return every pending command of the lane, oldest first."""
+        """Remove and return every pending command of the lane, oldest first (a throttled
+        lane with a cost bucket is un-throttled, as by removing its oldest command)."""
         cdef Py_ssize_t index = self._lane_index(lane)
         cdef Py_ssize_t n, j
         cdef lane_t* L
@@ -722,8 +992,10 @@ cdef class LaneTable:
             n = self._lanes[index].pending
             items = PyList_New(n)
             # allocating may run the GC and finalizers that use this table: check again
-            if self._lanes[index].pending == n:
+            if self._lanes[index].live and self._lanes[index].pending == n:
                 break
+            if not self._lanes[index].live:
+                raise IndexError(f"no lane with index {lane}")
         L = &self._lanes[index]
         if n:
             mask = <uint64_t>(L.cap - 1)
@@ -740,6 +1012,8 @@ cdef class LaneTable:
             L.pending = 0
             ring_emptied(L)
             self._total_pending -= n
+            if L.throttled and L.has_cost:
+                self._unthrottle(index)
         self._refresh(index)
         return items
 
@@ -751,6 +1025,16 @@ cdef class LaneTable:
         if L.pending:
             return <object>L.buf[L.head & <uint64_t>(L.cap - 1)]
         return None
+
+    @cython.critical_section
+    def head_cost(self, lane):
+        """The cost of the lane's oldest pending command; 0 if none is pending or the lane has
+        no cost bucket (costs are kept only there)."""
+        cdef Py_ssize_t index = self._lane_index(lane)
+        cdef lane_t* L = &self._lanes[index]
+        if L.pending and L.has_cost:
+            return head_cost(L)
+        return 0
 
     # ---------------------------------------------------------- lane state
     @cython.critical_section
@@ -770,7 +1054,7 @@ cdef class LaneTable:
     @cython.critical_section
     def is_paused(self, lane):
         cdef Py_ssize_t index = self._lane_index(lane)
-        return self._lanes[index].paused
+        return <bint>self._lanes[index].paused
 
     @cython.critical_section
     def set_priority(self, lane, priority):
@@ -819,56 +1103,71 @@ cdef class LaneTable:
     @cython.critical_section
     def is_throttled(self, lane):
         cdef Py_ssize_t index = self._lane_index(lane)
-        return self._lanes[index].throttled
+        return <bint>self._lanes[index].throttled
 
     @cython.critical_section
     def reservation(self, lane):
         """Slots the global limit grants this lane (its min_concurrency, or 0 where the limit
-        is below the total minimum of it and the lanes before it); held only while the lane
-        has pending work and is neither paused nor throttled."""
+        is below the total minimum of it and the lanes before it: by base priority, then in
+        the order added); held only while the lane has pending work and is neither paused
+        nor throttled."""
         cdef Py_ssize_t index = self._lane_index(lane)
         return self._lanes[index].granted
+
+    @cython.critical_section
+    def cost_limited(self, lane):
+        """Whether the lane has a cost bucket."""
+        cdef Py_ssize_t index = self._lane_index(lane)
+        return <bint>self._lanes[index].has_cost
+
+    @cython.critical_section
+    def cost_capacity(self, lane):
+        """The capacity of the lane's cost bucket (the highest cost it takes); 0.0: none."""
+        cdef Py_ssize_t index = self._lane_index(lane)
+        if self._lanes[index].has_cost:
+            return self._lanes[index].cost_bucket.capacity
+        return 0.0
 
     # ---------------------------------------------------------- rate limits
     @cython.critical_section
     def next_token_delay(self):
-        """Seconds until the first throttled lane has a token; -1.0 if no lane is throttled."""
+        """Seconds until the first throttled lane can pay for its oldest command (both its
+        buckets); -1.0 if no lane is throttled."""
         cdef double best = -1.0
         cdef double delay, now
-        cdef Py_ssize_t lane = 0
+        cdef Py_ssize_t lane
         if self._throttled_count:
-            while lane < self._count:  # in index order, re-reading the count like the twin
-                if self._lanes[lane].throttled:
-                    now = self._now()
-                    delay = bucket_time_until(&self._lanes[lane].bucket, now)
-                    if best < 0.0 or delay < best:
-                        best = delay
-                lane += 1
+            now = self._now()  # first: a Python clock may change the table
+            lane = self._throttled_head
+            while lane >= 0:
+                delay = lane_wait(&self._lanes[lane], now)
+                if best < 0.0 or delay < best:
+                    best = delay
+                lane = self._lanes[lane].tnext
         return best
 
     @cython.critical_section
     def wake_throttled(self):
-        """Make every throttled lane that now has a token dispatchable again; return how many."""
+        """Make every throttled lane that can now pay for its oldest command dispatchable
+        again, in the order they were throttled; return how many."""
         cdef Py_ssize_t woken = 0
-        cdef Py_ssize_t lane = 0
-        cdef lane_t* L
+        cdef Py_ssize_t lane, nxt
         cdef double now
         if self._throttled_count:
-            while lane < self._count:
-                if self._lanes[lane].throttled:
-                    now = self._now()
-                    L = &self._lanes[lane]
-                    if bucket_time_until(&L.bucket, now) == 0.0 and L.throttled:
-                        L.throttled = False
-                        self._throttled_count -= 1
-                        self._refresh(lane)
-                        woken += 1
-                lane += 1
+            now = self._now()  # first: a Python clock may change the table
+            lane = self._throttled_head
+            while lane >= 0:
+                nxt = self._lanes[lane].tnext
+                if lane_wait(&self._lanes[lane], now) == 0.0:
+                    self._unthrottle(lane)
+                    woken += 1
+                lane = nxt
         return woken
 
     # ---------------------------------------------------------------- totals
     @property
     def lane_count(self):
+        """Lanes added and not removed."""
         return self._count
 
     @property
@@ -892,7 +1191,7 @@ cdef class LaneTable:
         cdef lane_t* L
         if self._limit:
             return self._reserve
-        for i in range(self._count):  # (not kept up to date without a global limit)
+        for i in range(self._top):  # (not kept up to date without a global limit)
             L = &self._lanes[i]
             if L.pending > 0 and not L.paused and not L.throttled and L.active < L.granted:
                 total += L.granted - L.active
@@ -916,7 +1215,7 @@ cdef int each_pending(LaneTable table, lc_visitproc visit, void* arg) noexcept:
     cdef lane_t* L
     cdef uint64_t t, mask
     cdef PyObject* item
-    for i in range(table._count):
+    for i in range(table._top):
         L = &table._lanes[i]
         if L.pending:
             mask = <uint64_t>(L.cap - 1)

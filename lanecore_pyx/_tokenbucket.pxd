@@ -50,23 +50,37 @@ cdef inline void bucket_refill(bucket_t* b, double now) noexcept nogil:
         b.last = now
 
 
-cdef inline bint bucket_try_acquire(bucket_t* b, double now) noexcept nogil:
-    """Take one token if one is available at `now`."""
-    cdef double tokens
+cdef inline void bucket_take(bucket_t* b, double n) noexcept nogil:
+    """Spend ``n`` tokens that were found available (a hair short counts: never below 0)."""
+    cdef double tokens = b.tokens - n
+    b.tokens = tokens if tokens > 0.0 else 0.0
+
+
+cdef inline bint bucket_try_acquire_n(bucket_t* b, double now, double n) noexcept nogil:
+    """Take ``n`` tokens if that many are available at `now` (all or nothing)."""
     bucket_refill(b, now)
-    if b.tokens >= LANECORE_ONE_TOKEN:
-        tokens = b.tokens - 1.0
-        b.tokens = tokens if tokens > 0.0 else 0.0
+    if b.tokens >= n - LANECORE_TOKEN_EPSILON:
+        bucket_take(b, n)
         return True
     return False
 
 
+cdef inline double bucket_time_until_n(bucket_t* b, double now, double n) noexcept nogil:
+    """Seconds from `now` until ``n`` tokens are available (0.0 if they are now)."""
+    bucket_refill(b, now)
+    if b.tokens >= n - LANECORE_TOKEN_EPSILON:
+        return 0.0
+    return (n - b.tokens) / b.rate
+
+
+cdef inline bint bucket_try_acquire(bucket_t* b, double now) noexcept nogil:
+    """Take one token if one is available at `now`."""
+    return bucket_try_acquire_n(b, now, 1.0)
+
+
 cdef inline double bucket_time_until(bucket_t* b, double now) noexcept nogil:
     """Seconds from `now` until one token is available (0.0 if one is available now)."""
-    bucket_refill(b, now)
-    if b.tokens >= LANECORE_ONE_TOKEN:
-        return 0.0
-    return (1.0 - b.tokens) / b.rate
+    return bucket_time_until_n(b, now, 1.0)
 
 
 cdef inline double clock_now(object clock) except? -1.0:
@@ -77,6 +91,7 @@ cdef inline double clock_now(object clock) except? -1.0:
 
 
 cpdef check_bucket_args(object capacity, object per_second)
+cdef double check_token_count(object n, double capacity) except -1.0
 
 
 cdef class TokenBucket:

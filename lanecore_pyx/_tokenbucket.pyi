@@ -25,7 +25,7 @@ class TokenBucket:
     @property
     def tokens(self) -> float:
         """Tokens available now."""
-    def try_acquire(self) -> bool:
-        """Take one token if one is available now; never waits."""
-    def time_until_token(self) -> float:
-        """Seconds until one token is available (0.0 if one is available now)."""
+    def try_acquire(self, n: int = 1) -> bool:
+        """Take ``n`` tokens (all or nothing) if that many are available now; never waits."""
+    def time_until_token(self, n: int = 1) -> float:
+        """Seconds until ``n`` tokens are available (0.0 if they are now)."""

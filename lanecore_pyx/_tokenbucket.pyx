@@ -9,8 +9,8 @@ from lanecore_pyx._tokenbucket cimport (
     bucket_init,
     bucket_refill,
     bucket_t,
-    bucket_time_until,
-    bucket_try_acquire,
+    bucket_time_until_n,
+    bucket_try_acquire_n,
     clock_now,
 )
 
@@ -31,6 +31,17 @@ cpdef check_bucket_args(object capacity, object per_second):
         raise ValueError(f"capacity must be a finite number >= 1, got {capacity!r}")
     if not (_isfinite(per_second) and per_second > 0):
         raise ValueError(f"per_second must be a finite number > 0, got {per_second!r}")
+
+
+cdef double check_token_count(object n, double capacity) except -1.0:
+    """``n`` as a float, or TypeError/ValueError unless it is an int from 1 to the capacity."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int, got {n!r}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n!r}")
+    if n > capacity:
+        raise ValueError(f"n ({n!r}) is above the capacity ({capacity!r}): it is never available")
+    return float(n)
 
 
 cdef class TokenBucket:
@@ -63,16 +74,18 @@ cdef class TokenBucket:
         return self._b.tokens
 
     @cython.critical_section
-    def try_acquire(self):
-        """Take one token if one is available now; never waits."""
+    def try_acquire(self, n=1):
+        """Take ``n`` tokens (all or nothing) if that many are available now; never waits."""
+        cdef double count = check_token_count(n, self._b.capacity)
         cdef double now = clock_now(self._clock)
-        return bucket_try_acquire(&self._b, now)
+        return bucket_try_acquire_n(&self._b, now, count)
 
     @cython.critical_section
-    def time_until_token(self):
-        """Seconds until one token is available (0.0 if one is available now)."""
+    def time_until_token(self, n=1):
+        """Seconds until ``n`` tokens are available (0.0 if they are now)."""
+        cdef double count = check_token_count(n, self._b.capacity)
         cdef double now = clock_now(self._clock)
-        return bucket_time_until(&self._b, now)
+        return bucket_time_until_n(&self._b, now, count)
 
     def __repr__(self):
         cdef object capacity = self._b.capacity

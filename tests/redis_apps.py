@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from lanecore import LaneConfig, QueueManagerBuilder, RateLimitConfig, RetryPolicy
 
 _client: aioredis.Redis | None = None
+_log: Any = None
 
 # INCR the running count and keep the highest value seen
 _RUNNING_MAX = """
@@ -63,7 +64,27 @@ async def slow(payload: Any) -> int:
     return os.getpid()
 
 
-HANDLERS = {"record": record, "counted": counted, "stamp": stamp, "slow": slow}
+def _job_log(line: str) -> None:
+    """Append one line to this process's job log, ``$LANECORE_TEST_LOG/<pid>.log``."""
+    global _log
+    if _log is None:
+        path = os.path.join(os.environ["LANECORE_TEST_LOG"], f"{os.getpid()}.log")
+        _log = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - process-wide
+    _log.write(line + "\n")
+
+
+async def logged(payload: Any) -> Any:
+    """Log ``start <i> <monotonic>``, sleep, log ``end <i> <monotonic>`` (no Redis used, so
+    it runs the same whichever server is the primary)."""
+    _job_log(f"start {payload['i']} {time.monotonic()!r}")
+    try:
+        await asyncio.sleep(payload["sleep"])
+    finally:
+        _job_log(f"end {payload['i']} {time.monotonic()!r}")
+    return payload["i"]
+
+
+HANDLERS = {"record": record, "counted": counted, "stamp": stamp, "slow": slow, "logged": logged}
 
 
 def app() -> QueueManagerBuilder:
@@ -80,6 +101,11 @@ def app() -> QueueManagerBuilder:
 
 async def noop(payload: Any) -> None:
     return None
+
+
+def capped() -> QueueManagerBuilder:
+    """One lane of at most three running commands cluster-wide (the failover test)."""
+    return QueueManagerBuilder().with_lane("capped", LaneConfig(1, 3), 0)
 
 
 def bench() -> tuple[QueueManagerBuilder, dict[str, Any]]:

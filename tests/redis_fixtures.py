@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -39,6 +39,15 @@ def namespace() -> str:
     return "t" + uuid.uuid4().hex[:10]
 
 
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child process that imports lanecore and the test apps."""
+    env = {**os.environ, **(extra or {})}
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(TESTS), str(ROOT), env.get("PYTHONPATH")])
+    )
+    return env
+
+
 class Workers:
     """``count`` worker processes on ``url``/``ns`` running ``app`` (``extra``: more CLI
     options, e.g. TLS files or ``--cluster``); stopped by close()."""
@@ -53,11 +62,9 @@ class Workers:
         concurrency: int = 4,
         lease: float = 1.0,
         extra: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
     ) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(TESTS), str(ROOT), env.get("PYTHONPATH")])
-        )
+        env = child_env(env)
         env["LANECORE_TEST_REDIS"] = url
         env["LANECORE_TEST_NS"] = ns
         argv = [
@@ -114,3 +121,37 @@ class Workers:
             if proc.stdout is not None:
                 proc.stdout.close()
         return statuses
+
+
+def job_spans(
+    log_dir: Path, killed: Mapping[int, float] | None = None
+) -> list[tuple[int, float, float]]:
+    """(job, start, end) of every run logged by the ``redis_apps.logged`` handler in
+    ``log_dir`` (one ``<pid>.log`` per process). A run without an end belongs to a process
+    that was killed: it ends at that process's kill time, ``killed[pid]`` (monotonic)."""
+    spans: list[tuple[int, float, float]] = []
+    for path in sorted(log_dir.glob("*.log")):
+        pid = int(path.stem)
+        open_runs: dict[int, list[float]] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            kind, job, at = line.split()
+            if kind == "start":
+                open_runs.setdefault(int(job), []).append(float(at))
+            else:
+                spans.append((int(job), open_runs[int(job)].pop(0), float(at)))
+        left = [(job, start) for job, starts in open_runs.items() for start in starts]
+        if left and (killed is None or pid not in killed):
+            raise AssertionError(f"process {pid} was not killed but left runs open: {left}")
+        spans += [(job, start, killed[pid]) for job, start in left] if killed else []
+    return spans
+
+
+def max_overlap(spans: list[tuple[int, float, float]]) -> int:
+    """The most runs in ``spans`` that were running at one moment (an end at the same
+    instant as a start counts first: the slot was free again)."""
+    events = sorted([(start, 1) for _, start, _ in spans] + [(end, -1) for _, _, end in spans])
+    running = most = 0
+    for _, change in events:
+        running += change
+        most = max(most, running)
+    return most

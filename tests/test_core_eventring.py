@@ -269,3 +269,101 @@ def test_the_gc_collects_a_cycle_through_a_ring(core: SimpleNamespace) -> None:
     del h, r
     gc.collect()
     assert gone() is None
+
+
+# ------------------------------------------------------------------ groups
+class Group:
+    """A group object the tests can watch (groups are usually strings)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Group) and other.name == self.name
+
+    __hash__ = object.__hash__
+
+
+def test_an_event_of_a_grouped_command_carries_its_group(core: SimpleNamespace) -> None:
+    r = ring(core, 8)
+    h = Handle(1)
+    r.push_command(0, "a", 1, None, 1.0, "g1")
+    r.push_command(1, "a", 1, h, 2.0, group="g1")
+    r.push_command(2, "a", 1, None, 3.0, "g1")  # (a pair with the started event)
+    r.push_command(0, "a", 2, None, 4.0)  # ungrouped: no "group" key at all
+    payloads = [r.pop().payload for _ in range(4)]
+    assert payloads == [
+        {"lane_id": "a", "command_id": 1, "group": "g1"},
+        {"lane_id": "a", "command_id": 1, "command_type": "t", "group": "g1"},
+        {"lane_id": "a", "command_id": 1, "group": "g1"},
+        {"lane_id": "a", "command_id": 2},
+    ]
+
+
+def test_started_and_completed_of_different_groups_stay_apart(core: SimpleNamespace) -> None:
+    r = ring(core, 4)
+    r.push_command(1, "a", 7, Handle(7), 1.0, "x")
+    r.push_command(2, "a", 7, None, 2.0, "y")
+    r.push_command(2, "a", 7, None, 3.0)
+    assert [r.pop().payload.get("group") for _ in range(3)] == ["x", "y", None]
+
+
+def test_a_run_carries_its_group(core: SimpleNamespace) -> None:
+    r = ring(core, 3)
+    r.push_run(0, "a", 10, 5, 1.0, "batch")  # the two oldest are dropped
+    r.push_run(0, "a", 20, 1, 2.0)
+    events = [r.pop() for _ in range(3)]
+    assert [e.payload for e in events] == [
+        {"lane_id": "a", "command_id": 13, "group": "batch"},
+        {"lane_id": "a", "command_id": 14, "group": "batch"},
+        {"lane_id": "a", "command_id": 20},
+    ]
+
+
+def test_a_refilled_event_object_loses_the_old_group(core: SimpleNamespace) -> None:
+    """The compiled ring reuses event objects nobody holds: the group must not linger."""
+    r = ring(core, 64)
+    for n in range(20):
+        r.push_command(0, "a", n, None, 1.0, "g" if n % 2 == 0 else None)
+    groups = [r.pop().payload.get("group") for _ in range(20)]
+    assert groups == ["g" if n % 2 == 0 else None for n in range(20)]
+
+
+def test_groups_are_released_with_their_events(core: SimpleNamespace) -> None:
+    r = ring(core, 2)
+    groups = [Group(str(n)) for n in range(4)]
+    refs = [weakref.ref(g) for g in groups]
+    r.push_command(0, "a", 0, None, 1.0, groups[0])
+    r.push_command(1, "a", 1, Handle(1), 1.0, groups[1])
+    r.push_command(2, "a", 1, None, 1.0, groups[1])  # a pair holding one reference
+    r.push_run(0, "a", 5, 1, 1.0, groups[2])
+    r.push_command(0, "a", 9, None, 1.0, groups[3])
+    del groups
+    gc.collect()
+    # the ring keeps the newest two events: the run's and the last command's
+    assert [ref() is None for ref in refs] == [True, True, False, False]
+    r.clear()
+    gc.collect()
+    assert all(ref() is None for ref in refs)
+
+
+def test_the_gc_collects_a_cycle_through_a_group(core: SimpleNamespace) -> None:
+    """group -> ring -> group: the ring reports the groups it holds."""
+    r = ring(core, 4)
+    g = Group("cyclic")
+    g.ring = r  # type: ignore[attr-defined]
+    r.push_command(0, "a", 1, None, 1.0, g)
+    gone = weakref.ref(g)
+    del g, r
+    gc.collect()
+    assert gone() is None
+
+
+def test_a_group_read_from_the_payload_is_cleared_from_the_event(core: SimpleNamespace) -> None:
+    r = ring(core, 2)
+    g = Group("held")
+    r.push_command(0, "a", 1, None, 1.0, g)
+    event = r.pop()
+    assert event.payload == {"lane_id": "a", "command_id": 1, "group": g}
+    assert event._group is None  # only the payload dict holds it now
+    assert LaneEvent("k", {"x": 1}, 1.0)._group is None

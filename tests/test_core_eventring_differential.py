@@ -40,6 +40,7 @@ LANES = ("a", "b")
 # one object per id, as the scheduler's handles hold them (the pair check compares identity)
 IDS: tuple[Any, ...] = (1, 2, 3, 10**20, "x", ("t", 1))
 COMMANDS = (Command("c0"), Command("c1"))
+GROUPS = (None, None, "g", ("t", 2))  # None: an ungrouped command
 
 
 def seen(event: Any) -> Any:
@@ -85,28 +86,35 @@ class RingPair(RuleBasedStateMachine):
         lane=st.sampled_from(LANES),
         command_id=st.sampled_from(IDS),
         command=st.sampled_from((None, *COMMANDS)),
+        group=st.sampled_from(GROUPS),
     )
-    def push_command(self, kind: int, lane: str, command_id: Any, command: Any) -> None:
-        self.both("push_command", kind, lane, command_id, command, self._stamp())
+    def push_command(self, kind: int, lane: str, command_id: Any, command: Any, group: Any) -> None:
+        self.both("push_command", kind, lane, command_id, command, self._stamp(), group)
 
     @rule(
         lane=st.sampled_from(LANES),
         command_id=st.sampled_from(IDS),
         command=st.sampled_from(COMMANDS),
+        groups=st.tuples(st.sampled_from(GROUPS), st.sampled_from(GROUPS)),
     )
-    def start_then_complete(self, lane: str, command_id: Any, command: Any) -> None:
-        """What the runner records for a command that finishes without suspending."""
-        self.both("push_command", 1, lane, command_id, command, self._stamp())
-        self.both("push_command", 2, lane, command_id, None, self._stamp())
+    def start_then_complete(
+        self, lane: str, command_id: Any, command: Any, groups: tuple[Any, Any]
+    ) -> None:
+        """What the runner records for a command that finishes without suspending (mostly of
+        one group; different groups must not fold into one record)."""
+        self.both("push_command", 1, lane, command_id, command, self._stamp(), groups[0])
+        second = groups[0] if groups[1] is None else groups[1]
+        self.both("push_command", 2, lane, command_id, None, self._stamp(), second)
 
     @rule(
         kind=st.integers(0, 2),
         lane=st.sampled_from(LANES),
         first=st.integers(0, 50),
         count=st.integers(0, 9),
+        group=st.sampled_from(GROUPS),
     )
-    def push_run(self, kind: int, lane: str, first: int, count: int) -> None:
-        self.both("push_run", kind, lane, first, count, self._stamp())
+    def push_run(self, kind: int, lane: str, first: int, count: int, group: Any) -> None:
+        self.both("push_run", kind, lane, first, count, self._stamp(), group)
 
     @rule(key=st.sampled_from(("queue.lane.idle", "queue.lane.pressure")))
     def push_ready(self, key: str) -> None:

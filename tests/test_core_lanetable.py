@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import sys
 import weakref
@@ -39,9 +38,10 @@ def snapshot(table: Any) -> list[Any]:
         table.reserved_slots,
         table.throttled_count,
     ]
-    for lane in range(table.lane_count):
+    for lane in table.lane_indices():
         state.append(
             (
+                lane,
                 table.pending(lane),
                 table.active(lane),
                 table.priority(lane),
@@ -50,6 +50,7 @@ def snapshot(table: Any) -> list[Any]:
                 table.is_throttled(lane),
                 table.reservation(lane),
                 table.peek(lane),
+                table.head_cost(lane),
             )
         )
     return state
@@ -757,7 +758,7 @@ def test_reentrant_clock_does_not_corrupt_the_table(core: SimpleNamespace) -> No
             table = holder.pop()
             table.take_all(0)
             table.add_lane(1, 1, 1)
-            for lane in range(table.lane_count):
+            for lane in table.lane_indices():
                 table.push(lane, "late")
         return 0.0
 
@@ -765,10 +766,9 @@ def test_reentrant_clock_does_not_corrupt_the_table(core: SimpleNamespace) -> No
     lane = table.add_lane(0, 1, 10, 5, 1.0)
     table.push(lane, "a")
     holder.append(table)
-    with contextlib.suppress(KeyError):  # the pure-Python core may trip over the emptied queue
-        table.pop_ready()
-    assert table.total_pending == sum(table.pending(i) for i in range(table.lane_count))
-    assert table.total_active == sum(table.active(i) for i in range(table.lane_count))
+    table.pop_ready()  # the clock emptied the chosen lane: both cores choose again
+    assert table.total_pending == sum(table.pending(i) for i in table.lane_indices())
+    assert table.total_active == sum(table.active(i) for i in table.lane_indices())
     drained = drain(table)
     assert set(drained) <= {"late"}
     assert table.total_pending == 0
@@ -828,15 +828,17 @@ def _table_with_state(core: SimpleNamespace) -> Any:
     table = core.LaneTable(5, clock=clock)
     a = table.add_lane(1, 1, 3)
     b = table.add_lane(2, 2, 4, 2, 1.0)
+    c = table.add_lane(3, 0, 4, 0, 0, 10, 1.0)  # a cost bucket only
     for i in range(4):
         table.push(a, f"a{i}")
         table.push(b, f"b{i}")
+    table.push(c, "c0", 4)
     table.pop_ready()
     return table
 
 
 BAD_CALLS = [
-    ("push", (2, "x"), IndexError, "no lane with index 2"),
+    ("push", (3, "x"), IndexError, "no lane with index 3"),
     ("push", (-1, "x"), IndexError, "no lane with index -1"),
     ("push", (2**80, "x"), IndexError, f"no lane with index {2**80}"),
     ("push", (True, "x"), TypeError, "lane must be an int, got True"),
@@ -848,7 +850,7 @@ BAD_CALLS = [
     ("remove", (False, 0), TypeError, "lane must be an int, got False"),
     ("remove", (0, 0.0), TypeError, "ticket must be an int, got 0.0"),
     ("take_all", (None,), TypeError, "lane must be an int, got None"),
-    ("peek", (3,), IndexError, "no lane with index 3"),
+    ("peek", (4,), IndexError, "no lane with index 4"),
     ("pause", (-3,), IndexError, "no lane with index -3"),
     ("resume", (9,), IndexError, "no lane with index 9"),
     ("is_paused", (9,), IndexError, "no lane with index 9"),
@@ -891,6 +893,55 @@ BAD_CALLS = [
     ),
     ("add_lane", (0, 1, 1, 1, True), TypeError, "per_second must be a number, got True"),
     ("add_lane", (0, 1, 1, None, 1), TypeError, "capacity must be a number, got None"),
+    (
+        "add_lane",
+        (0, 1, 1, 0, 0, 0.5, 1.0),
+        ValueError,
+        "cost_capacity must be a finite number >= 1, got 0.5",
+    ),
+    (
+        "add_lane",
+        (0, 1, 1, 2, 1, 5, 0),
+        ValueError,
+        "cost_per_second must be a finite number > 0, got 0",
+    ),
+    ("add_lane", (0, 1, 1, 0, 0, "5", 1), TypeError, "cost_capacity must be a number, got '5'"),
+    ("push", (0, "x", 0), ValueError, "cost must be an int from 1 to 2**63 - 1, got 0"),
+    ("push", (0, "x", -3), ValueError, "cost must be an int from 1 to 2**63 - 1, got -3"),
+    (
+        "push",
+        (0, "x", 2**63),
+        ValueError,
+        f"cost must be an int from 1 to 2**63 - 1, got {2**63}",
+    ),
+    ("push", (0, "x", 1.0), TypeError, "cost must be an int, got 1.0"),
+    ("push", (0, "x", True), TypeError, "cost must be an int, got True"),
+    ("push", (9, "x", 0), IndexError, "no lane with index 9"),
+    ("push", (0, None, 0), TypeError, "item must not be None"),
+    (
+        "push",
+        (2, "x", 11),
+        ValueError,
+        "cost 11 is above the cost capacity of lane 2 (10.0): it could never run",
+    ),
+    (
+        "remove_lane",
+        (0,),
+        ValueError,
+        "lane 0 has 3 pending and 1 active commands: only an idle lane can be removed",
+    ),
+    (
+        "remove_lane",
+        (1,),
+        ValueError,
+        "lane 1 has 4 pending and 0 active commands: only an idle lane can be removed",
+    ),
+    ("remove_lane", (7,), IndexError, "no lane with index 7"),
+    ("remove_lane", (None,), TypeError, "lane must be an int, got None"),
+    ("head_cost", (7,), IndexError, "no lane with index 7"),
+    ("cost_limited", (-1,), IndexError, "no lane with index -1"),
+    ("cost_capacity", (1.0,), TypeError, "lane must be an int, got 1.0"),
+    ("has_lane", ("0",), TypeError, "lane must be an int, got '0'"),
 ]
 
 
@@ -1050,3 +1101,395 @@ def test_item_finaliser_using_the_table(core: SimpleNamespace) -> None:
     table.__init__()  # starts over with an empty table, dropping the pending commands
     assert table.lane_count == 0 and table.total_pending == 0
     assert seen == [0, 0]
+
+
+# ------------------------------------------------------------------ costs
+def test_cost_bucket_defaults_and_accessors(core: SimpleNamespace) -> None:
+    clock = FakeClock()
+    table = core.LaneTable(clock=clock)
+    plain = table.add_lane(0, 1, 5)
+    rated = table.add_lane(0, 1, 5, 2, 1.0)
+    costed = table.add_lane(0, 1, 5, 0.0, 0.0, 100, 10.0)
+    both = table.add_lane(0, 1, 5, 2, 1.0, cost_capacity=50.5, cost_per_second=1)
+    assert [table.cost_limited(lane) for lane in (plain, rated, costed, both)] == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert [table.cost_capacity(lane) for lane in (plain, rated, costed, both)] == [
+        0.0,
+        0.0,
+        100.0,
+        50.5,
+    ]
+    assert type(table.cost_capacity(costed)) is float
+    assert table.head_cost(costed) == 0  # nothing pending
+
+
+def test_a_cost_on_a_lane_without_a_cost_bucket_is_ignored(core: SimpleNamespace) -> None:
+    clock = FakeClock()
+    table = core.LaneTable(clock=clock)
+    lane = table.add_lane(0, 1, 10, 2, 1.0)
+    table.push(lane, "a", 10**18)  # accepted (any valid cost), not kept, not charged
+    assert table.head_cost(lane) == 0
+    table.push(lane, "b", cost=5)
+    assert drain(table) == ["a", "b"]  # the request bucket's 2 tokens, one each
+
+
+def test_a_costly_head_is_never_overtaken_in_its_lane(core: SimpleNamespace) -> None:
+    clock = FakeClock()
+    table = core.LaneTable(clock=clock)
+    lane = table.add_lane(0, 1, 10, cost_capacity=10, cost_per_second=1.0)
+    other = table.add_lane(1, 1, 10)
+    table.push(lane, "small", 4)
+    table.push(lane, "big", 8)
+    table.push(lane, "tiny", 1)
+    table.push(other, "o1")
+    table.push(other, "o2")
+    assert table.head_cost(lane) == 4
+    assert table.pop_ready() == "small"  # 10 - 4 = 6 left
+    assert table.head_cost(lane) == 8
+    # big needs 8, has 6: the lane waits (tiny behind it must not go first); others run on
+    assert drain(table) == ["o1", "o2"]
+    assert table.is_throttled(lane) and table.throttled_count == 1
+    assert table.next_token_delay() == 2.0
+    clock.now = 1.0
+    assert table.wake_throttled() == 0
+    assert table.next_token_delay() == 1.0
+    clock.now = 2.0
+    assert table.wake_throttled() == 1
+    assert drain(table) == ["big"]  # 8 - 8 = 0: tiny waits its turn behind it
+    assert table.next_token_delay() == 1.0
+    clock.now = 3.0
+    assert table.wake_throttled() == 1
+    assert drain(table) == ["tiny"]
+
+
+def test_both_buckets_must_pay_and_neither_is_charged_alone(core: SimpleNamespace) -> None:
+    clock = FakeClock()
+    table = core.LaneTable(clock=clock)
+    # requests: 2 at once, then 1/s; cost: 10 at once, then 1/s
+    lane = table.add_lane(0, 1, 10, 2, 1.0, 10, 1.0)
+    for name, cost in (("a", 2), ("b", 7), ("c", 3), ("d", 1)):
+        table.push(lane, name, cost)
+    assert drain(table) == ["a", "b"]  # requests 2 -> 0, cost 10 -> 1
+    assert table.is_throttled(lane)
+    # c: the request bucket waits 1 s, the cost bucket 2 s: the later one counts
+    assert table.next_token_delay() == 2.0
+    clock.now = 1.0  # requests can pay, cost cannot: still nothing is spent
+    assert table.wake_throttled() == 0
+    assert table.next_token_delay() == 1.0
+    clock.now = 2.0
+    assert table.wake_throttled() == 1
+    assert drain(table) == ["c"]  # requests 2 -> 1, cost 3 -> 0
+    # d: the request bucket has a token, the cost bucket waits 1 s
+    assert table.is_throttled(lane)
+    assert table.next_token_delay() == 1.0
+    clock.now = 3.0
+    assert table.wake_throttled() == 1
+    assert drain(table) == ["d"]
+
+
+def test_costs_are_spent_only_at_dispatch(core: SimpleNamespace) -> None:
+    clock = FakeClock()
+    table = core.LaneTable(clock=clock)
+    lane = table.add_lane(0, 1, 10, cost_capacity=5, cost_per_second=1.0)
+    table.push(lane, "a", 5)
+    table.pause(lane)
+    for _ in range(5):
+        assert table.pop_ready() is None
+    table.resume(lane)
+    t = table.push(lane, "b", 1)
+    assert table.remove(lane, t) == "b"  # removed before dispatch: never charged
+    assert drain(table) == ["a"]  # the full 5 were still there
+    table.push(lane, "c", 1)
+    assert table.pop_ready() is None and table.is_throttled(lane)
+    assert table.next_token_delay() == 1.0
+
+
+def test_a_cost_above_the_capacity_is_refused_and_nothing_is_pushed(
+    core: SimpleNamespace,
+) -> None:
+    table = core.LaneTable(clock=FakeClock())
+    lane = table.add_lane(0, 1, 10, cost_capacity=7.5, cost_per_second=1.0)
+    table.push(lane, "ok", 7)
+    before = snapshot(table)
+    pushes = table.pushes(lane)
+    with pytest.raises(ValueError) as info:
+        table.push(lane, "too big", 8)
+    assert str(info.value) == (
+        "cost 8 is above the cost capacity of lane 0 (7.5): it could never run"
+    )
+    assert snapshot(table) == before
+    assert table.pushes(lane) == pushes  # no ticket was used up
+    assert table.push(lane, "next", 1) == pushes
+
+
+def test_cancelling_a_throttled_costly_head_unthrottles_the_lane(core: SimpleNamespace) -> None:
+    clock = FakeClock()
+    table = core.LaneTable(clock=clock)
+    lane = table.add_lane(0, 1, 10, cost_capacity=10, cost_per_second=1.0)
+    table.push(lane, "first", 6)
+    big = table.push(lane, "big", 9)
+    table.push(lane, "cheap", 3)
+    assert drain(table) == ["first"]  # 4 left: big waits
+    assert table.is_throttled(lane) and table.throttled_count == 1
+    assert table.next_token_delay() == 5.0
+    assert table.remove(lane, big) == "big"
+    assert not table.is_throttled(lane) and table.throttled_count == 0
+    assert table.next_token_delay() == -1.0
+    assert drain(table) == ["cheap"]  # 4 - 3 = 1 left
+    table.push(lane, "costly", 5)
+    table.push(lane, "more", 1)
+    assert table.pop_ready() is None and table.is_throttled(lane)
+    assert table.take_all(lane) == ["costly", "more"]
+    assert not table.is_throttled(lane) and table.throttled_count == 0
+    table.push(lane, "one", 1)
+    assert drain(table) == ["one"]
+
+
+def test_cancelling_behind_a_throttled_head_keeps_it_throttled(core: SimpleNamespace) -> None:
+    clock = FakeClock()
+    table = core.LaneTable(clock=clock)
+    lane = table.add_lane(0, 1, 10, cost_capacity=10, cost_per_second=1.0)
+    table.push(lane, "first", 10)
+    table.push(lane, "big", 9)
+    behind = table.push(lane, "behind", 1)
+    assert drain(table) == ["first"]
+    assert table.remove(lane, behind) == "behind"
+    assert table.is_throttled(lane)
+    assert table.next_token_delay() == 9.0
+
+
+def test_a_request_only_lane_stays_throttled_when_its_head_goes(core: SimpleNamespace) -> None:
+    """Without a cost bucket every command costs the same: removing the head changes nothing."""
+    clock = FakeClock()
+    table = core.LaneTable(clock=clock)
+    lane = table.add_lane(0, 1, 10, 1, 1.0)
+    table.push(lane, "a")
+    b = table.push(lane, "b")
+    table.push(lane, "c")
+    assert drain(table) == ["a"]
+    assert table.remove(lane, b) == "b"
+    assert table.is_throttled(lane)
+
+
+def test_throttled_lanes_wake_in_the_order_they_were_throttled(core: SimpleNamespace) -> None:
+    """Woken lanes join their rotation in the order they were throttled (not by index)."""
+    clock = FakeClock()
+    table = core.LaneTable(clock=clock)
+    lanes = [table.add_lane(0, 1, 10, 1, 1.0) for _ in range(4)]
+    for lane in reversed(lanes):  # lane 3 joins the rotation first, lane 0 last
+        table.push(lane, f"x{lane}")
+        table.push(lane, f"y{lane}")
+    assert drain(table) == ["x3", "x2", "x1", "x0"]  # then throttled 3, 2, 1, 0
+    clock.now = 1.0
+    assert table.wake_throttled() == 4
+    assert drain(table) == ["y3", "y2", "y1", "y0"]
+
+
+def test_an_unthrottled_lane_is_throttled_again_at_the_back(core: SimpleNamespace) -> None:
+    clock = FakeClock()
+    table = core.LaneTable(clock=clock)
+    a = table.add_lane(0, 1, 10, cost_capacity=4, cost_per_second=1.0)
+    b = table.add_lane(0, 1, 10, cost_capacity=4, cost_per_second=1.0)
+    table.push(a, "a0", 4)
+    a1 = table.push(a, "a1", 4)
+    table.push(b, "b0", 4)
+    table.push(b, "b1", 4)
+    assert drain(table) == ["a0", "b0"]  # throttled: a, then b
+    table.remove(a, a1)  # a is un-throttled, then throttled again by its next command
+    table.push(a, "a2", 4)
+    assert table.pop_ready() is None and table.throttled_count == 2
+    clock.now = 4.0
+    assert table.wake_throttled() == 2
+    assert drain(table) == ["b1", "a2"]  # b was throttled first now
+
+
+def test_next_token_delay_is_the_soonest_over_costly_lanes(core: SimpleNamespace) -> None:
+    clock = FakeClock()
+    table = core.LaneTable(clock=clock)
+    slow = table.add_lane(0, 1, 10, cost_capacity=8, cost_per_second=0.5)
+    fast = table.add_lane(0, 1, 10, 4, 4.0, 8, 2.0)
+    for lane in (slow, fast):
+        table.push(lane, "x", 8)
+        table.push(lane, "y", 2)
+    assert drain(table) == ["x", "x"]
+    assert table.next_token_delay() == 1.0  # fast: cost 2 at 2/s; slow: 4 s
+    clock.now = 1.0
+    assert table.wake_throttled() == 1
+    assert table.is_throttled(slow) and not table.is_throttled(fast)
+    assert table.next_token_delay() == 3.0
+
+
+# ------------------------------------------------------------- removing lanes
+def test_remove_lane_and_reuse_the_most_recently_removed_index(core: SimpleNamespace) -> None:
+    table = core.LaneTable()
+    lanes = [table.add_lane(0, 1, 1) for _ in range(5)]
+    assert table.lane_indices() == lanes == [0, 1, 2, 3, 4]
+    table.remove_lane(1)
+    table.remove_lane(3)
+    assert table.lane_count == 3
+    assert table.lane_indices() == [0, 2, 4]
+    assert [i for i in range(-2, 8) if table.has_lane(i)] == [0, 2, 4]
+    assert table.has_lane(2**80) is False
+    assert table.add_lane(7, 0, 2) == 3  # the most recently removed first
+    assert table.add_lane(0, 1, 1) == 1
+    assert table.add_lane(0, 1, 1) == 5  # none removed: the next unused index
+    assert table.lane_count == 6
+    # a reused index is a new lane: fresh counters, its own priority, no tickets kept
+    assert (table.priority(3), table.pending(3), table.pushes(3), table.completions(3)) == (
+        7,
+        0,
+        0,
+        0,
+    )
+
+
+REMOVED_LANE_CALLS: list[tuple[str, tuple[Any, ...]]] = [
+    ("push", ("x",)),
+    ("complete", ()),
+    ("remove", (0,)),
+    ("take_all", ()),
+    ("peek", ()),
+    ("head_cost", ()),
+    ("pause", ()),
+    ("resume", ()),
+    ("is_paused", ()),
+    ("set_priority", (1,)),
+    ("priority", ()),
+    ("base_priority", ()),
+    ("pending", ()),
+    ("active", ()),
+    ("pushes", ()),
+    ("completions", ()),
+    ("is_throttled", ()),
+    ("reservation", ()),
+    ("cost_limited", ()),
+    ("cost_capacity", ()),
+    ("remove_lane", ()),
+]
+
+
+@pytest.mark.parametrize("method, args", REMOVED_LANE_CALLS)
+def test_a_removed_index_is_invalid_until_reused(
+    core: SimpleNamespace, method: str, args: tuple[Any, ...]
+) -> None:
+    table = core.LaneTable()
+    keep, gone = table.add_lane(0, 1, 2), table.add_lane(0, 1, 2)
+    table.push(keep, "k")
+    table.remove_lane(gone)
+    before = snapshot(table)
+    with pytest.raises(IndexError) as info:
+        getattr(table, method)(gone, *args)
+    assert str(info.value) == f"no lane with index {gone}"
+    assert snapshot(table) == before
+
+
+def test_only_an_idle_lane_can_be_removed(core: SimpleNamespace) -> None:
+    table = core.LaneTable()
+    lane = table.add_lane(0, 1, 2)
+    table.push(lane, "a")
+    table.push(lane, "b")
+    assert table.pop_ready() == "a"
+    with pytest.raises(ValueError, match=r"^lane 0 has 1 pending and 1 active commands"):
+        table.remove_lane(lane)
+    table.take_all(lane)
+    with pytest.raises(ValueError, match=r"^lane 0 has 0 pending and 1 active commands"):
+        table.remove_lane(lane)
+    table.complete(lane)
+    table.remove_lane(lane)
+    assert table.lane_count == 0 and table.lane_indices() == []
+
+
+def test_a_removed_lane_leaves_the_rotation(core: SimpleNamespace) -> None:
+    table = core.LaneTable()
+    a, b, c = (table.add_lane(0, 1, 10) for _ in range(3))
+    for lane in (a, b, c):
+        table.push(lane, f"{lane}-0")
+    assert drain(table) == ["0-0", "1-0", "2-0"]
+    table.complete(b)
+    table.remove_lane(b)
+    for lane in (a, c):
+        table.push(lane, f"{lane}-1")
+        table.push(lane, f"{lane}-2")
+    new = table.add_lane(0, 1, 10)
+    assert new == b
+    table.push(new, "new")
+    assert drain(table) == ["0-1", "2-1", "new", "0-2", "2-2"]  # new joined last
+
+
+def test_removing_a_throttled_idle_lane(core: SimpleNamespace) -> None:
+    clock = FakeClock()
+    table = core.LaneTable(clock=clock)
+    lane = table.add_lane(0, 1, 10, 1, 1.0)
+    other = table.add_lane(0, 1, 10, 1, 1.0)
+    for name in ("a", "b"):
+        table.push(lane, name)
+        table.push(other, name.upper())
+    assert drain(table) == ["a", "A"]
+    table.take_all(lane)  # still throttled (a request-only lane)
+    table.complete(lane)
+    assert table.throttled_count == 2
+    table.remove_lane(lane)
+    assert table.throttled_count == 1
+    clock.now = 1.0
+    assert table.next_token_delay() == 0.0
+    assert table.wake_throttled() == 1
+    assert table.add_lane(0, 1, 10) == lane and not table.is_throttled(lane)
+    assert drain(table) == ["B"]
+
+
+def test_remove_lane_gives_its_reservation_to_the_next_lanes(core: SimpleNamespace) -> None:
+    table = core.LaneTable(3)
+    a, b, c, d = (table.add_lane(p, m, 4) for p, m in ((0, 2), (1, 1), (1, 1), (2, 1)))
+    assert [table.reservation(x) for x in (a, b, c, d)] == [2, 1, 0, 0]
+    for x in (a, b, c, d):
+        table.push(x, f"x{x}")
+    assert table.reserved_slots == 3
+    table.take_all(a)
+    table.remove_lane(a)
+    assert [table.reservation(x) for x in (b, c, d)] == [1, 1, 1]
+    assert table.reserved_slots == 3
+    # a new lane of priority 0 comes first again: the last lanes in grant order lose theirs
+    e = table.add_lane(0, 2, 4)
+    assert e == a
+    assert [table.reservation(x) for x in (e, b, c, d)] == [2, 1, 0, 0]
+    assert table.reserved_slots == 1  # (e has nothing pending)
+
+
+def test_grant_ties_follow_the_order_added_not_the_index(core: SimpleNamespace) -> None:
+    table = core.LaneTable(2)
+    a, b, c = (table.add_lane(1, 1, 2) for _ in range(3))
+    assert [table.reservation(x) for x in (a, b, c)] == [1, 1, 0]
+    table.remove_lane(a)
+    assert [table.reservation(x) for x in (b, c)] == [1, 1]
+    again = table.add_lane(1, 1, 2)  # index 0, but added last: granted nothing
+    assert again == a
+    assert [table.reservation(x) for x in (again, b, c)] == [0, 1, 1]
+    table.remove_lane(c)
+    assert [table.reservation(x) for x in (again, b)] == [1, 1]
+
+
+def test_many_lanes_added_and_removed(core: SimpleNamespace) -> None:
+    for limit in (0, 50):
+        table = core.LaneTable(limit)
+        lanes = [table.add_lane(i % 7, i % 3, 3) for i in range(2000)]
+        for lane in lanes[::2]:
+            table.remove_lane(lane)
+        assert table.lane_count == 1000
+        assert table.lane_indices() == lanes[1::2]
+        for lane in lanes[1::2]:
+            table.push(lane, lane)
+        out = drain(table)
+        assert len(out) == (limit or 1000)
+        assert set(out) <= set(lanes[1::2])
+        for lane in lanes[1::2]:
+            table.take_all(lane)
+            while table.active(lane):
+                table.complete(lane)
+            table.remove_lane(lane)
+        assert table.lane_count == 0 and table.total_pending == 0
+        assert table.reserved_slots == 0
+        assert table.add_lane(0, 1, 1) == lanes[-1]  # the most recently removed

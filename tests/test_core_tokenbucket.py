@@ -200,3 +200,77 @@ def test_keyword_arguments(core: SimpleNamespace) -> None:
     clock = FakeClock()
     bucket = core.TokenBucket(capacity=2, per_second=1, clock=clock)
     assert bucket.tokens == 2.0
+
+
+# ------------------------------------------------------------------ n tokens at once
+def test_try_acquire_n_is_all_or_nothing(core: SimpleNamespace) -> None:
+    bucket, clock = make(core, 5, 1.0)
+    assert bucket.try_acquire(3) is True
+    assert bucket.tokens == 2.0
+    assert bucket.try_acquire(3) is False
+    assert bucket.tokens == 2.0  # a refusal spends nothing, not even the two it has
+    assert bucket.time_until_token(3) == 1.0
+    assert bucket.time_until_token() == 0.0
+    clock.now += 1.0
+    assert bucket.try_acquire(n=3) is True
+    assert bucket.tokens == 0.0
+
+
+def test_n_up_to_the_capacity(core: SimpleNamespace) -> None:
+    bucket, clock = make(core, 4, 2.0)
+    assert bucket.try_acquire(4) is True
+    assert bucket.time_until_token(4) == 2.0
+    clock.now += 1.5
+    assert bucket.time_until_token(4) == 0.5
+    assert bucket.try_acquire(4) is False
+    clock.now += 0.5
+    assert bucket.try_acquire(4) is True
+
+
+def test_n_tokens_match_the_twin_bit_for_bit(core: SimpleNamespace) -> None:
+    clock_a, clock_b = FakeClock(3.0), FakeClock(3.0)
+    ours = core.TokenBucket(7.5, 0.7, clock_a)
+    twin = _tokenbucket_py.TokenBucket(7.5, 0.7, clock_b)
+    for i, dt in enumerate([0.0, 0.1, 1 / 3, 0.7, 2.9, 0.05, 10.0, 0.001, 3.3] * 4):
+        n = i % 7 + 1
+        clock_a.now += dt
+        clock_b.now += dt
+        assert ours.try_acquire(n) is twin.try_acquire(n)
+        assert ours.time_until_token(n).hex() == twin.time_until_token(n).hex()
+        assert ours.tokens.hex() == twin.tokens.hex()
+
+
+def test_n_one_is_the_one_token_call(core: SimpleNamespace) -> None:
+    a, clock_a = make(core, 2.5, 0.3)
+    b, clock_b = make(core, 2.5, 0.3)
+    for dt in [0.0, 0.4, 1 / 3, 2.0, 0.01] * 3:
+        clock_a.now += dt
+        clock_b.now += dt
+        assert a.try_acquire() is b.try_acquire(1)
+        assert a.time_until_token().hex() == b.time_until_token(1).hex()
+
+
+@pytest.mark.parametrize(
+    "n, error, message",
+    [
+        (0, ValueError, "n must be >= 1, got 0"),
+        (-2, ValueError, "n must be >= 1, got -2"),
+        (4, ValueError, "n (4) is above the capacity (3.0): it is never available"),
+        (2**70, ValueError, f"n ({2**70}) is above the capacity (3.0): it is never available"),
+        (1.0, TypeError, "n must be an int, got 1.0"),
+        (True, TypeError, "n must be an int, got True"),
+        ("1", TypeError, "n must be an int, got '1'"),
+        (None, TypeError, "n must be an int, got None"),
+    ],
+)
+def test_bad_n_is_refused_before_the_clock_is_read(
+    core: SimpleNamespace, n: Any, error: type, message: str
+) -> None:
+    bucket, clock = make(core, 3, 1.0)
+    calls = clock.calls
+    for method in (bucket.try_acquire, bucket.time_until_token):
+        with pytest.raises(error) as info:
+            method(n)
+        assert str(info.value) == message
+    assert clock.calls == calls
+    assert bucket.tokens == 3.0

@@ -8,11 +8,14 @@ the real scheduler and the model side by side.
 The scheduling rule the model states
 ------------------------------------
 * A lane may dispatch ("is ready") when it has pending work, ``active < max``, is not paused
-  and is not throttled (a rate-limited lane becomes throttled when it is chosen and its bucket
-  has no token; only ``wake_throttled`` clears that, once a token is due).
+  and is not throttled (a rate-limited lane becomes throttled when it is chosen and one of its
+  buckets cannot pay for its oldest command: the request bucket one token, the cost bucket
+  the command's cost; ``wake_throttled`` clears that once both can, waking lanes in the order
+  they were throttled; on a lane with a cost bucket, removing the oldest command clears it).
 * Each lane is *granted* a reservation: walking the lanes by base priority (ties: order added),
   a lane gets its ``min`` while the running sum fits the global cap; the first that does not
-  fit and every lane after it get 0 (no cap: every lane gets its ``min``).
+  fit and every lane after it get 0 (no cap: every lane gets its ``min``). A removed lane no
+  longer counts; its index is reused by the next lane added (the most recently removed first).
 * The *reserve* is the sum, over lanes with pending work that are neither paused nor
   throttled, of ``max(0, granted - active)``. With a global cap, ``free = cap - total_active``:
   nothing runs when ``free <= 0``; when ``free <= reserve`` only ready lanes still under their
@@ -21,8 +24,8 @@ The scheduling rule the model states
   priorities, round-robin: the lane that least recently joined the rotation or was last served
   goes first (joining = becoming eligible, or changing priority while eligible). The lanes
   still under their grant form a rotation of their own.
-* The winner's oldest pending command is dispatched (strict FIFO within a lane; a retried
-  command re-enters at the back); a token is spent only then.
+* The winner's oldest pending command is dispatched (strict FIFO within a lane, whatever the
+  costs; a retried command re-enters at the back); tokens are spent only then.
 * Manager level, on top of that: a slot freed by a completion, failure, timeout or cancel, new
   work, a resume or a retry re-entering dispatches until nothing can run; a failed attempt is
   retried while ``attempts <= max_retries`` (``RetryPolicy.fixed``), else the command is dead
@@ -78,6 +81,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -118,16 +122,19 @@ class Bucket:
             self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
             self.last = now
 
-    def take(self, now: Fraction) -> bool:
+    def take(self, now: Fraction, n: int = 1) -> bool:
         self._refill(now)
-        if self.tokens >= 1:
-            self.tokens -= 1
+        if self.tokens >= n:
+            self.tokens -= n
             return True
         return False
 
-    def wait(self, now: Fraction) -> Fraction:
+    def wait(self, now: Fraction, n: int = 1) -> Fraction:
+        """Time until ``n`` tokens are there (a bucket that never refills: 0 or forever)."""
         self._refill(now)
-        return Fraction(0) if self.tokens >= 1 else (1 - self.tokens) / self.rate
+        if self.tokens >= n:
+            return Fraction(0)
+        return (n - self.tokens) / self.rate if self.rate else Fraction(10**12)
 
 
 @dataclass(eq=False)
@@ -146,9 +153,15 @@ class MLane:
     ready_turn: int | None = None  # position in the rotation of its level (None: not in it)
     min_turn: int | None = None  # same, for the rotation of lanes under their grant
     granted: int = 0  # the reservation the global cap grants (SchedModel.add_lane)
+    cost_bucket: Bucket | None = None
+    costs: dict[Any, int] = field(default_factory=dict)  # ticket -> cost (with a cost bucket)
+    throttled_at: int = 0  # when it was last throttled (wake order)
 
     def __post_init__(self) -> None:
         self.prio = self.base
+
+    def head_cost(self) -> int:
+        return self.costs[self.pending[0][0]] if self.cost_bucket and self.pending else 0
 
 
 class SchedModel:
@@ -206,29 +219,59 @@ class SchedModel:
 
     # ---------------------------------------------------------------- operations
     def add_lane(self, lane: MLane) -> None:
-        self.lanes.append(lane)
+        self.lanes.append(lane)  # (self.lanes is in the order added)
+        self._grant()
+
+    def remove_lane(self, lane: MLane) -> None:
+        assert not lane.pending and not lane.active
+        self.lanes.remove(lane)
+        self._grant()
+
+    def free_index(self, removed: list[int]) -> int:
+        """The index add_lane gives the next lane: the most recently removed one still
+        unused, else the next never used."""
+        used = {ln.index for ln in self.lanes}
+        for index in reversed(removed):
+            if index not in used:
+                return index
+        return max([*used, *removed], default=-1) + 1
+
+    def _grant(self) -> None:
         used, fits = 0, True
-        for ln in sorted(self.lanes, key=lambda ln: (ln.base, ln.index)):
+        for ln in sorted(self.lanes, key=lambda ln: ln.base):  # (stable: order added)
             fits = fits and (not self.global_limit or used + ln.min <= self.global_limit)
             ln.granted = ln.min if fits else 0
             used += ln.granted
         self._sync_turns()
 
-    def push(self, lane: MLane, ticket: Any, item: Any) -> None:
+    def push(self, lane: MLane, ticket: Any, item: Any, cost: int = 1) -> None:
         lane.pending.append((ticket, item))
+        if lane.cost_bucket is not None:
+            lane.costs[ticket] = cost
         self._sync_turns()
+
+    def _lost_head(self, lane: MLane) -> None:
+        """The oldest command left: a throttled lane with a cost bucket is un-throttled."""
+        if lane.throttled and lane.cost_bucket is not None:
+            lane.throttled = False
 
     def remove(self, lane: MLane, ticket: Any) -> Any:
         for i, (t, item) in enumerate(lane.pending):
             if t == ticket:
                 del lane.pending[i]
+                lane.costs.pop(t, None)
+                if i == 0:
+                    self._lost_head(lane)
                 self._sync_turns()
                 return item
         return None
 
     def take_all(self, lane: MLane) -> list[Any]:
         items = [item for _, item in lane.pending]
+        if items:
+            self._lost_head(lane)
         lane.pending.clear()
+        lane.costs.clear()
         self._sync_turns()
         return items
 
@@ -269,11 +312,17 @@ class SchedModel:
             if not candidates:
                 return None
             lane = min(candidates, key=lambda c: (c[0], c[1]))[2]
-            if lane.bucket is not None and not lane.bucket.take(self.now):
+            if not self.can_pay(lane):
                 lane.throttled = True
+                lane.throttled_at = next(self._turns)
                 self._sync_turns()
                 continue
-            _, item = lane.pending.pop(0)
+            if lane.bucket is not None:
+                assert lane.bucket.take(self.now)
+            if lane.cost_bucket is not None:
+                assert lane.cost_bucket.take(self.now, lane.head_cost())
+            ticket, item = lane.pending.pop(0)
+            lane.costs.pop(ticket, None)
             lane.active += 1
             served = next(self._turns)  # the served lane goes to the back of its rotations
             lane.ready_turn = served if lane.ready_turn is not None else None
@@ -281,19 +330,36 @@ class SchedModel:
             self._sync_turns()
             return item
 
+    def can_pay(self, lane: MLane) -> bool:
+        """Whether both of the lane's buckets can pay for its oldest command now."""
+        ok = lane.bucket is None or lane.bucket.wait(self.now) == 0
+        return ok and (
+            lane.cost_bucket is None or lane.cost_bucket.wait(self.now, lane.head_cost()) == 0
+        )
+
+    def wait(self, lane: MLane) -> Fraction:
+        """Time until both of the lane's buckets can pay for its oldest command."""
+        waits = [Fraction(0)]
+        if lane.bucket is not None:
+            waits.append(lane.bucket.wait(self.now))
+        if lane.cost_bucket is not None and lane.pending:
+            waits.append(lane.cost_bucket.wait(self.now, lane.head_cost()))
+        return max(waits)
+
     def wake_throttled(self) -> int:
         woken = 0
-        for lane in self.lanes:  # in lane order, as a rotation would be joined
-            if lane.throttled:
-                assert lane.bucket is not None
-                if lane.bucket.wait(self.now) == 0:
-                    lane.throttled = False
-                    woken += 1
-                    self._sync_turns()
+        throttled = sorted(
+            (ln for ln in self.lanes if ln.throttled), key=lambda ln: ln.throttled_at
+        )
+        for lane in throttled:  # in the order they were throttled, as a rotation is joined
+            if self.can_pay(lane):
+                lane.throttled = False
+                woken += 1
+                self._sync_turns()
         return woken
 
     def next_token_delay(self) -> float:
-        waits = [ln.bucket.wait(self.now) for ln in self.lanes if ln.throttled and ln.bucket]
+        waits = [self.wait(ln) for ln in self.lanes if ln.throttled]
         return float(min(waits)) if waits else -1.0
 
 
@@ -320,6 +386,7 @@ lane_spec = st.tuples(
     st.integers(0, 2),  # min (0: no reservation)
     st.integers(0, 2),  # max - min (max at least 1)
     st.none() | st.tuples(st.sampled_from((1, 2, 3)), st.sampled_from(RATES)),
+    st.none() | st.tuples(st.sampled_from((2, 3, 5)), st.sampled_from(RATES)),  # cost bucket
 )
 
 
@@ -335,6 +402,8 @@ class CoreMachine(RuleBasedStateMachine):
         self.active_items: list[tuple[MLane, Item]] = []
         self.stale: list[tuple[MLane, int]] = []  # tickets no longer pending
         self.owner: dict[Item, MLane] = {}
+        self.cost: dict[Item, int] = {}
+        self.removed: list[int] = []  # indices of removed lanes, in the order removed
 
     @initialize(
         global_limit=st.sampled_from((0, 0, 1, 2, 3, 4, 6)),
@@ -343,15 +412,26 @@ class CoreMachine(RuleBasedStateMachine):
     def setup(self, global_limit: int, specs: list[Any]) -> None:
         self.model = SchedModel(global_limit)
         self.table = self.core.LaneTable(global_limit, clock=lambda: float(self.model.now))
-        for priority, low, extra, rate in specs:
-            high = max(1, low + extra)
-            if rate is None:
-                index = self.table.add_lane(priority, low, high)
-                bucket = None
-            else:
-                index = self.table.add_lane(priority, low, high, float(rate[0]), rate[1])
-                bucket = Bucket(rate[0], rate[1], self.model.now)
-            self.model.add_lane(MLane(index, priority, low, high, bucket))
+        for spec in specs:
+            self._add_lane(spec)
+
+    def _add_lane(self, spec: Any) -> None:
+        priority, low, extra, rate, cost = spec
+        high = max(1, low + extra)
+        args: tuple[Any, ...] = (priority, low, high)
+        bucket = cost_bucket = None
+        if rate is not None:
+            bucket = Bucket(rate[0], rate[1], self.model.now)
+            args += (float(rate[0]), rate[1])
+        if cost is not None:
+            cost_bucket = Bucket(cost[0], cost[1], self.model.now)
+            args = args[:3] + (args[3:] or (0.0, 0.0)) + (cost[0], cost[1])
+        expected = self.model.free_index(self.removed)
+        index = self.table.add_lane(*args)
+        assert index == expected
+        lane = MLane(index, priority, low, high, bucket)
+        lane.cost_bucket = cost_bucket
+        self.model.add_lane(lane)
 
     def lane(self, data: Any) -> MLane:
         return data.draw(st.sampled_from(self.model.lanes), label="lane")
@@ -361,9 +441,39 @@ class CoreMachine(RuleBasedStateMachine):
     def submit(self, data: Any) -> None:
         lane = self.lane(data)
         item = Item(next(self.items))
+        capacity = 0 if lane.cost_bucket is None else int(lane.cost_bucket.capacity)
+        cost = data.draw(st.integers(1, capacity + 1), label="cost") if capacity else 1
+        if cost > capacity > 0:  # could never run: refused, nothing changes
+            pending = self.table.pending(lane.index)
+            with pytest.raises(ValueError, match="above the cost capacity"):
+                self.table.push(lane.index, item, cost)
+            assert self.table.pending(lane.index) == pending
+            return
         self.owner[item] = lane
-        ticket = self.table.push(lane.index, item)
-        self.model.push(lane, ticket, item)
+        self.cost[item] = cost
+        ticket = self.table.push(lane.index, item, cost)
+        self.model.push(lane, ticket, item, cost)
+
+    @rule(spec=lane_spec)
+    def add_lane(self, spec: Any) -> None:
+        """A lane added at run time (reusing the most recently removed index)."""
+        self._add_lane(spec)
+
+    @precondition(lambda self: len(self.model.lanes) > 1)
+    @rule(data=st.data())
+    def retire_lane(self, data: Any) -> None:
+        """Cancel a lane's pending commands, finish its running ones, remove it."""
+        lane = self.lane(data)
+        assert len(self.table.take_all(lane.index)) == len(self.model.take_all(lane))
+        for entry in [e for e in self.active_items if e[0] is lane]:
+            self.active_items.remove(entry)
+            self.table.complete(lane.index)
+            self.model.complete(lane)
+        self.table.remove_lane(lane.index)
+        self.model.remove_lane(lane)
+        self.removed.append(lane.index)
+        self.stale = [(ln, t) for ln, t in self.stale if ln is not lane]
+        assert not self.table.has_lane(lane.index)
 
     @rule()
     def dispatch(self) -> None:
@@ -400,8 +510,8 @@ class CoreMachine(RuleBasedStateMachine):
         lane, item = self.active_items.pop(i)
         self.table.complete(lane.index)
         self.model.complete(lane)
-        ticket = self.table.push(lane.index, item)
-        self.model.push(lane, ticket, item)
+        ticket = self.table.push(lane.index, item, self.cost[item])
+        self.model.push(lane, ticket, item, self.cost[item])
 
     @precondition(lambda self: self.model.total_pending)
     @rule(data=st.data())
@@ -471,6 +581,10 @@ class CoreMachine(RuleBasedStateMachine):
             assert t.is_paused(i) == lane.paused
             assert t.is_throttled(i) == lane.throttled
             assert t.reservation(i) == lane.granted
+            assert t.head_cost(i) == lane.head_cost()
+            assert t.cost_limited(i) == (lane.cost_bucket is not None)
+        assert t.lane_indices() == sorted(ln.index for ln in m.lanes)
+        assert t.lane_count == len(m.lanes)
         if m.global_limit:
             assert t.total_active <= m.global_limit
         assert t.total_active == m.total_active == len(self.active_items)

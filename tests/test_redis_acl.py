@@ -84,7 +84,8 @@ def test_rules_name_the_namespace_and_only_what_lanecore_sends() -> None:
     assert {"publish", "time", "zadd"} <= set(script_commands())
     assert not {"keys", "scan", "flushall", "flushdb", "config", "acl", "script"} & set(allowed)
     assert "+cluster|slots" in acl_rules("ns1", cluster=True)
-    assert "cluster" not in rules
+    assert "+wait" in acl_rules("ns1", replicated=True)
+    assert "cluster" not in rules and "+wait" not in rules
     # glob characters in the name match only themselves
     assert acl_rules("a*b?[c]").startswith(r"resetkeys ~{a\*b\?\[c\]}:* ")
     with pytest.raises(ValueError, match="braces"):

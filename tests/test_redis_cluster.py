@@ -179,6 +179,8 @@ def test_cluster_needs_database_zero_and_a_tcp_url() -> None:
     assert "secret" not in str(info.value) and "me:***@" in str(info.value)
     with pytest.raises(ValueError, match="needs a redis:// or rediss:// URL"):
         RedisBackend("unix:///tmp/redis.sock", "ns", cluster=True)
+    with pytest.raises(ValueError, match="do not go with Sentinel"):
+        RedisBackend("redis+sentinel://127.0.0.1:26379/mymaster/0", "ns", cluster=True)
     with pytest.raises(ValueError, match="cluster must be a bool"):
         RedisBackend("redis://127.0.0.1:7000/0", "ns", cluster="yes")  # type: ignore[arg-type]
 

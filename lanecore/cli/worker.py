@@ -43,7 +43,12 @@ def add_worker_parser(sub: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    worker.add_argument("--redis", required=True, metavar="URL", help="e.g. redis://host:6379/0")
+    worker.add_argument(
+        "--redis",
+        required=True,
+        metavar="URL",
+        help="e.g. redis://host:6379/0 or redis+sentinel://host:26379,host2:26379/mymaster/0",
+    )
     worker.add_argument("--namespace", default="lanecore", metavar="NS", help="default lanecore")
     worker.add_argument("--app", required=True, metavar="MODULE:ATTR", help="handlers and lanes")
     worker.add_argument(
@@ -170,11 +175,14 @@ def run_worker(args: argparse.Namespace) -> int:
 
     try:
         load_app(args.app)  # fail fast, before connecting or forking
-        tls = _tls(args)
-        backend = RedisBackend(args.redis, args.namespace, tls=tls, cluster=args.cluster)
-    except (AppError, ValueError) as exc:
+    except AppError as exc:
         print(f"lanecore worker: error: {exc}", file=sys.stderr)
         return 2
+    try:  # a bad URL or TLS file, before connecting or forking
+        tls = _tls(args)
+        backend = RedisBackend(args.redis, args.namespace, tls=tls, cluster=args.cluster)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     if args.processes > 1:
         _check_redis(backend)
         return supervise(_child_argv(args), args.processes)

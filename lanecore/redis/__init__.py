@@ -25,14 +25,17 @@ from lanecore.redis.dlq import RedisDeadLetters
 from lanecore.redis.handle import RemoteCommandError, RemoteHandle
 from lanecore.redis.lanes import LaneConfigMismatch
 from lanecore.redis.manager import DistributedManager
+from lanecore.redis.replication import CommandLost, NotReplicated
 from lanecore.redis.tls import TLSOptions
 
 __all__ = [
     "BackendClosed",
+    "CommandLost",
     "DistributedBuilder",
     "DistributedManager",
     "LaneConfigMismatch",
     "NamespaceForbidden",
+    "NotReplicated",
     "RedisBackend",
     "RedisDeadLetters",
     "RemoteCommandError",

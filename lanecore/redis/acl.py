@@ -36,6 +36,9 @@ CLIENT_COMMANDS = (
 #: What a backend built with ``cluster=True`` adds: finding the node of the namespace's slot.
 CLUSTER_COMMANDS = ("cluster|slots",)
 
+#: What ``acknowledge="replicated"`` adds: a submit waits for a replica's copy.
+REPLICATED_COMMANDS = ("wait",)
+
 _CALL = re.compile(r"redis\.p?call\(\s*['\"]([A-Za-z]+)['\"]")
 _GLOB = re.compile(r"([*?\[\]\\])")
 
@@ -49,26 +52,29 @@ def script_commands() -> list[str]:
     return sorted({m.lower() for name in NAMES for m in _CALL.findall(source(name))})
 
 
-def acl_commands(*, cluster: bool = False) -> list[str]:
+def acl_commands(*, cluster: bool = False, replicated: bool = False) -> list[str]:
     """Every command a namespace's user needs, lower-case, sorted."""
-    extra = CLUSTER_COMMANDS if cluster else ()
+    extra = (*(CLUSTER_COMMANDS if cluster else ()), *(REPLICATED_COMMANDS if replicated else ()))
     return sorted({*CLIENT_COMMANDS, *script_commands(), *extra})
 
 
-def acl_rules(namespace: str, *, cluster: bool = False) -> str:
+def acl_rules(namespace: str, *, cluster: bool = False, replicated: bool = False) -> str:
     """The ACL rules (after ``ACL SETUSER <user> on ><password>``) that let a user run
     ``namespace``'s workers and submitters and nothing else; ``cluster=True`` adds what a
-    backend on a Redis Cluster needs."""
+    backend on a Redis Cluster needs, ``replicated=True`` what ``acknowledge="replicated"``
+    does."""
     keys = Keys(namespace)  # validates the name
     prefix = _GLOB.sub(r"\\\1", keys.prefix)
     channels = _GLOB.sub(r"\\\1", keys.channel(""))
-    allowed = " ".join(f"+{command}" for command in acl_commands(cluster=cluster))
+    needed = acl_commands(cluster=cluster, replicated=replicated)
+    allowed = " ".join(f"+{command}" for command in needed)
     return f"resetkeys ~{prefix}* resetchannels &{channels}* -@all {allowed}"
 
 
 __all__ = [
     "CLIENT_COMMANDS",
     "CLUSTER_COMMANDS",
+    "REPLICATED_COMMANDS",
     "NamespaceForbidden",
     "acl_commands",
     "acl_rules",

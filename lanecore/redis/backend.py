@@ -15,6 +15,15 @@ from lanecore.redis.builder import DistributedBuilder
 class RedisBackend(BackendBase):
     """A Redis server (``url``) and a ``namespace`` that every process of one queue shares.
 
+    - ``url``: ``redis://host:port/db`` (one server), or a Sentinel set-up:
+      ``redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]``
+      (port default 26379; ``?sentinel_password=`` when the sentinels want one). The same
+      set-up in keywords: ``sentinels=[(host, port), ...], service="mymaster"`` (no url).
+      Clients ask the sentinels where the primary is and follow a failover by themselves.
+    - ``acknowledge``: when ``persisted()`` resolves: ``"primary"`` (default) once the primary
+      stored the command; ``"replicated"`` once ``WAIT`` reports that a replica has it too,
+      raising ``NotReplicated`` when none confirms within ``replication_timeout`` seconds.
+
     - ``lease``: seconds a claimed command stays assigned to its worker without a heartbeat
       (heartbeats renew it every ``lease / 3``); must be >= every lane's timeout + ``grace``.
     - ``max_stalls``: how often a command may lose its lease (worker crashed or hung) before

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from redis.asyncio import ConnectionPool, Redis
@@ -22,7 +22,16 @@ from lanecore._durations import Duration, check_int, to_seconds
 from lanecore.redis.acl import NamespaceForbidden
 from lanecore.redis.connect import connection_kwargs, redacted
 from lanecore.redis.keys import Keys
+from lanecore.redis.replication import check_acknowledge
 from lanecore.redis.scripts import Scripts
+from lanecore.redis.sentinel import (
+    SentinelTarget,
+    close_sentinel,
+    is_sentinel_url,
+    open_client,
+    parse_sentinel_url,
+    sentinel_target,
+)
 from lanecore.redis.tls import TLSOptions
 
 logger = logging.getLogger("lanecore.redis")
@@ -48,7 +57,7 @@ class BackendBase:
 
     def __init__(
         self,
-        url: str,
+        url: str | None = None,
         namespace: str = "lanecore",
         *,
         lease: Duration = 30.0,
@@ -60,9 +69,31 @@ class BackendBase:
         connect_timeout: Duration = 5.0,
         tls: TLSOptions | None = None,
         cluster: bool = False,
+        sentinels: Sequence[tuple[str, int]] | None = None,
+        service: str | None = None,
+        acknowledge: str = "primary",
+        replication_timeout: Duration = 5.0,
     ) -> None:
+        self.sentinel: SentinelTarget | None = None
+        if sentinels is not None or service is not None:
+            if url is not None:
+                raise ValueError(
+                    f"pass either url or sentinels= and service=, not both (url={url!r})"
+                )
+            self.sentinel = sentinel_target(sentinels, service)
+            url = self.sentinel.url
+        elif not isinstance(url, str) or not url:
+            raise ValueError(f"url must be a redis:// or redis+sentinel:// URL, got {url!r}")
+        elif is_sentinel_url(url):
+            self.sentinel = parse_sentinel_url(url)
+        if self.sentinel is not None and (tls is not None or cluster):
+            raise ValueError("tls= and cluster= do not go with Sentinel (not supported yet)")
+        self.acknowledge = check_acknowledge(acknowledge)
+        self.replication_timeout = to_seconds("replication_timeout", replication_timeout)
         self.keys = Keys(namespace)
-        self._connection = connection_kwargs(url, namespace, tls=tls, cluster=cluster)
+        self._connection: dict[str, Any] | None = None  # None: Sentinel finds the server
+        if self.sentinel is None:
+            self._connection = connection_kwargs(url, namespace, tls=tls, cluster=cluster)
         self.url = url
         self.cluster = cluster
         self.namespace = namespace
@@ -75,6 +106,7 @@ class BackendBase:
         self.connect_timeout = to_seconds("connect_timeout", connect_timeout)
         self.scripts = Scripts(self.keys.fixed, self.keys.prefix)
         self._clients: list[Redis] = []
+        self._sentinels: dict[int, object] = {}  # id(client) -> the Sentinel it asks
         self.closed = False
 
     def __repr__(self) -> str:
@@ -97,6 +129,8 @@ class BackendBase:
         makes every dropped connection visible to the caller (pub/sub must notice, to
         re-read what it missed meanwhile)."""
         socket_timeout = self.idle_wait + 10.0 if blocking else max(10.0, self.connect_timeout)
+        if self.acknowledge == "replicated":  # a submit's WAIT blocks up to this long
+            socket_timeout += self.replication_timeout
         settings: dict[str, Any] = {
             "decode_responses": True,
             "socket_timeout": socket_timeout,
@@ -104,8 +138,14 @@ class BackendBase:
             "retry": Retry(ExponentialBackoff(cap=0.5, base=0.02), retries),
             "retry_on_error": [ConnectionError, TimeoutError, BusyLoadingError],
         }
-        settings.update(self._connection)  # the URL's own settings win, as in from_url
-        client = Redis.from_pool(ConnectionPool(**settings))
+        client: Redis
+        if self._connection is not None:
+            settings.update(self._connection)  # the URL's own settings win, as in from_url
+            client = Redis.from_pool(ConnectionPool(**settings))
+        else:
+            assert self.sentinel is not None
+            client, sentinel = open_client(self.sentinel, **settings)
+            self._sentinels[id(client)] = sentinel
         self._clients.append(client)
         return client
 
@@ -158,8 +198,12 @@ class BackendBase:
         """Close one client made by ``client()``."""
         if client in self._clients:
             self._clients.remove(client)
+        sentinel = self._sentinels.pop(id(client), None)
         with contextlib.suppress(Exception):  # a broken connection: nothing left to do
             await client.aclose()
+        if sentinel is not None:
+            with contextlib.suppress(Exception):
+                await close_sentinel(sentinel)
 
     async def aclose(self) -> None:
         """Close every client; calls still retrying give up with BackendClosed."""

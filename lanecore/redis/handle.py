@@ -32,7 +32,8 @@ class RemoteHandle(asyncio.Future[Any]):
     """Resolves to the command's result, or raises ``RemoteCommandError`` (``CommandTimeout``
     for a timeout); ``persisted()`` waits until the command is stored in Redis, which is the
     acknowledgement point: from then on it survives this process and (with AOF) Redis
-    restarts. Cancelling the handle cancels the command if it has not started."""
+    restarts; under ``acknowledge="replicated"`` a replica has it too, so it survives a
+    failover. Cancelling the handle cancels the command if it has not started."""
 
     command_id: str
     lane_id: str

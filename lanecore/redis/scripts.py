@@ -10,6 +10,7 @@ from importlib.resources import files
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
 NAMES = ("submit", "step", "renew", "reap", "config", "cancel", "dlq", "pause")
@@ -43,6 +44,15 @@ class Script:
             return await client.evalsha(self.sha, len(keys), *keys, self._prefix, *args)
         except NoScriptError:
             return await client.eval(self.source, len(keys), *keys, self._prefix, *args)
+
+    def queue(self, pipe: Pipeline, *args: Any, source: bool = False) -> None:
+        """Add a call of this script to ``pipe`` (by its SHA, or its whole text with
+        ``source``: the retry after NOSCRIPT)."""
+        keys = self._keys
+        if source:
+            pipe.eval(self.source, len(keys), *keys, self._prefix, *args)
+        else:
+            pipe.evalsha(self.sha, len(keys), *keys, self._prefix, *args)
 
 
 class Scripts:

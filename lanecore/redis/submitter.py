@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from lanecore.redis.base import TRANSIENT, BackendBase, BackendClosed
 from lanecore.redis.handle import RemoteHandle, settle
+from lanecore.redis.replication import CommandLost, NotReplicated, call_replicated
 
 logger = logging.getLogger("lanecore.redis")
 
@@ -66,7 +67,10 @@ class Submitter:
         try:
             await self._ready()
             assert self._client is not None
-            client, script = self._client, self._backend.scripts.submit
+            backend = self._backend
+            client, script = self._client, backend.scripts.submit
+            replicated = backend.acknowledge == "replicated"
+            wait_ms = max(1, int(backend.replication_timeout * 1000))
             for start in range(0, len(batch), CHUNK):
                 chunk = batch[start : start + CHUNK]
                 args: list[Any] = [self.channel, len(chunk)]
@@ -76,8 +80,14 @@ class Submitter:
                 def call(args: list[Any] = args) -> Awaitable[Any]:
                     return script(client, *args)
 
-                reply = await self._backend.retrying("submitting", call)
-                self._settle(chunk, reply)
+                def call_and_wait(args: list[Any] = args) -> Awaitable[tuple[Any, int]]:
+                    return call_replicated(script, client, wait_ms, *args)
+
+                if replicated:
+                    reply, copies = await backend.retrying("submitting", call_and_wait)
+                    self._settle(chunk, reply, copies < 1)
+                else:
+                    self._settle(chunk, await backend.retrying("submitting", call))
         except BaseException as exc:
             for handle, *_ in batch:
                 if not handle._stored.done():
@@ -88,7 +98,11 @@ class Submitter:
             if not isinstance(exc, Exception):
                 raise
 
-    def _settle(self, chunk: list[Entry], reply: list[Any]) -> None:
+    def _settle(self, chunk: list[Entry], reply: list[Any], unreplicated: bool = False) -> None:
+        """Resolve each command's ``persisted()`` from the submit script's reply (raising
+        NotReplicated when ``unreplicated``: WAIT found no replica), and its handle when the
+        reply already carries the outcome (a re-submitted id)."""
+        timeout = self._backend.replication_timeout
         for index, (handle, lane_id, _, _) in enumerate(chunk):
             status, value = reply[2 * index], reply[2 * index + 1]
             if status == "nolane":
@@ -100,7 +114,12 @@ class Submitter:
                 if not handle.done():
                     handle.set_exception(error)
                 continue
-            if not handle._stored.done():
+            if handle._stored.done():
+                pass
+            elif unreplicated:
+                handle._stored.set_exception(NotReplicated(handle.command_id, timeout))
+                handle._stored.exception()  # retrieved: persisted() re-raises it
+            else:
                 handle._stored.set_result(None)
             if status in ("ok", "err", "x"):
                 settle(handle, status, value)
@@ -177,7 +196,9 @@ class Submitter:
 
     async def _resync(self) -> None:
         """Read the stored outcome of every outstanding command (results may have been
-        published while this client was disconnected)."""
+        published while this client was disconnected). A command whose submit had reached
+        Redis before the read but is gone (a failover lost it) fails with CommandLost
+        instead of waiting forever."""
         client = self._client
         if client is None or not self.outstanding:
             return
@@ -185,6 +206,7 @@ class Submitter:
         handles = list(self.outstanding.values())
         for start in range(0, len(handles), 1000):
             part = handles[start : start + 1000]
+            stored = {id(h) for h in part if h._stored.done()}  # before the read is sent
             pipe = client.pipeline(transaction=False)
             for handle in part:
                 pipe.hmget(keys.command(handle.command_id), ["s", "res", "err"])
@@ -196,6 +218,8 @@ class Submitter:
                     settle(handle, "err", error)
                 elif state == "x":
                     settle(handle, "x", "")
+                elif state is None and id(handle) in stored and not handle.done():
+                    handle.set_exception(CommandLost(handle.command_id))
 
     async def wait_sent(self) -> None:
         """Wait until every queued submit has reached Redis (or failed)."""

@@ -37,10 +37,16 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    """One ``redis-server`` process bound to 127.0.0.1; ``url`` is what clients connect to."""
+    """One ``redis-server`` process bound to 127.0.0.1; ``url`` is what clients connect to.
+    ``extra_args`` go after the built-in ones (e.g. ``["--replicaof", "127.0.0.1", "6379"]``);
+    the list may be changed between starts."""
 
     def __init__(
-        self, *, appendonly: bool = True, binary: str | None = None, args: Sequence[str] = ()
+        self,
+        *,
+        appendonly: bool = True,
+        binary: str | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         found = binary or find_redis_server()
         if found is None:
@@ -50,7 +56,7 @@ class RedisServer:
             )
         self.binary = found
         self.appendonly = appendonly
-        self.extra_args = list(args)  # more redis-server options, after the ones below
+        self.extra_args = list(extra_args)
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir = tempfile.mkdtemp(prefix="lanecore-redis-")

@@ -50,7 +50,7 @@ class RedisClusterServers:
             raise RedisServerUnavailable("no redis-cli on PATH (Debian's redis-tools)")
         self.cli = cli
         self.servers = [
-            RedisServer(appendonly=appendonly, args=self._node_args()) for _ in range(count)
+            RedisServer(appendonly=appendonly, extra_args=self._node_args()) for _ in range(count)
         ]
         self.url = self.servers[0].url
         self.urls = [server.url for server in self.servers]
