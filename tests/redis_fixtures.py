@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -49,7 +49,8 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 class Workers:
-    """``count`` worker processes on ``url``/``ns`` running ``app``; stopped by close()."""
+    """``count`` worker processes on ``url``/``ns`` running ``app`` (``extra``: more CLI
+    options, e.g. TLS files or ``--cluster``); stopped by close()."""
 
     def __init__(
         self,
@@ -60,6 +61,7 @@ class Workers:
         app: str = "redis_apps:app",
         concurrency: int = 4,
         lease: float = 1.0,
+        extra: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
     ) -> None:
         env = child_env(env)
@@ -82,6 +84,7 @@ class Workers:
             str(lease),
             "--drain-timeout",
             "10",
+            *extra,
         ]
         self.procs = [
             subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
