@@ -18,8 +18,9 @@ handlers). The worker adds the Redis backend. Every worker of a namespace must c
 same lanes. TLS: a rediss:// URL, with --tls-ca-cert/--tls-cert/--tls-key (or the URL's
 ssl_ca_certs/ssl_certfile/ssl_keyfile query). A Redis Cluster: --cluster, the URL naming any
 node. SIGTERM or SIGINT: stop claiming, finish running commands, exit 0.
-Exit status: 0 clean stop, 1 runtime failure (Redis unreachable, lanes differ), 2 bad
-arguments (including an --app that cannot be loaded)."""
+Exit status: 0 clean stop, 1 runtime failure or a bad Redis setting (Redis unreachable, lanes
+differ, a bad URL or TLS file, a refused ACL), 2 bad arguments (including an --app that cannot
+be loaded)."""
 
 
 def _processes(text: str) -> int:
