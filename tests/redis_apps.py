@@ -11,7 +11,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from lanecore import LaneConfig, QueueManagerBuilder, RateLimitConfig
+from lanecore import LaneConfig, QueueManagerBuilder, RateLimitConfig, RetryPolicy
 
 _client: aioredis.Redis | None = None
 _log: Any = None
@@ -111,3 +111,22 @@ def capped() -> QueueManagerBuilder:
 def bench() -> tuple[QueueManagerBuilder, dict[str, Any]]:
     """One wide lane and a no-op handler, for throughput checks."""
     return QueueManagerBuilder().with_lane("bench", LaneConfig(1, 10_000), 0), {"noop": noop}
+
+
+async def echo(payload: Any) -> Any:
+    return payload
+
+
+async def boom(payload: Any) -> None:
+    raise ValueError(f"boom {payload}")
+
+
+def plain() -> tuple[QueueManagerBuilder, dict[str, Any]]:
+    """Two lanes (``low`` retries once) and handlers that use no Redis keys of their own, for
+    workers that may reach only their namespace (ACL, TLS and cluster tests)."""
+    builder = (
+        QueueManagerBuilder()
+        .with_lane("high", LaneConfig(1, 8), 0)
+        .with_lane("low", LaneConfig(1, 8).with_retry_policy(RetryPolicy.fixed(1, 0.01)), 5)
+    )
+    return builder, {"echo": echo, "boom": boom}

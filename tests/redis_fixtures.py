@@ -49,8 +49,9 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 class Workers:
-    """``count`` worker processes on ``url``/``ns`` running ``app``; stopped by close().
-    ``prefixes[i]``, when given, is prepended to process i's command (``ip netns exec NS``)."""
+    """``count`` worker processes on ``url``/``ns`` running ``app`` (``extra``: more CLI
+    options, e.g. TLS files or ``--cluster``); stopped by close(). ``prefixes[i]``, when
+    given, is prepended to process i's command (``ip netns exec NS``)."""
 
     def __init__(
         self,
@@ -61,6 +62,7 @@ class Workers:
         app: str = "redis_apps:app",
         concurrency: int = 4,
         lease: float = 1.0,
+        extra: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         prefixes: Sequence[Sequence[str]] = (),
     ) -> None:
@@ -84,6 +86,7 @@ class Workers:
             str(lease),
             "--drain-timeout",
             "10",
+            *extra,
         ]
         self.procs = [
             subprocess.Popen(

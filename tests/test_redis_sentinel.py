@@ -1,14 +1,18 @@
 """Redis Sentinel: the redis+sentinel:// URL and keyword forms (bad values named),
 acknowledge="replicated" (persisted() only after a replica has the command; NotReplicated
-when none confirms), and a failover mid-run: three ``python -m lanecore worker`` processes
-and a producer on a primary + replica + three sentinels, the primary SIGKILLed; the run
-completes on the promoted replica, every acknowledged command ran, the lane cap held."""
+when none confirms), a failover mid-run: three ``python -m lanecore worker`` processes and
+a producer on a primary + replica + three sentinels, the primary SIGKILLed (later a worker
+too); the run completes on the promoted replica, every acknowledged command ran, the lane
+cap held; and a SENTINEL FAILOVER switchover followed by a producer and a worker."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -230,6 +234,7 @@ def test_failover_mid_run_loses_no_replicated_command_and_keeps_the_cap(
     refused: set[int] = set()  # NotReplicated: stored on the primary, no replica confirmed
     results: dict[int, Any] = {}
     marks: dict[str, int] = {}
+    killed: dict[int, float] = {}  # pid -> monotonic time of its SIGKILL
 
     async def main() -> None:
         backend = RedisBackend(  # the keyword form; the workers got the URL form
@@ -272,6 +277,11 @@ def test_failover_mid_run_loses_no_replicated_command_and_keeps_the_cap(
         await asyncio.to_thread(sentinel_set.wait_promoted, old)
         await asyncio.to_thread(sentinel_set.rejoin, old)  # back, as the new one's replica
         marks["rejoined"] = len(handles)
+        await until(lambda: len([i for i in acked if i >= marks["rejoined"]]) >= 10)
+        victim = workers.procs[0]  # a worker dies too: its claimed commands run elsewhere
+        victim.kill()
+        await asyncio.to_thread(victim.wait)
+        killed[victim.pid] = time.monotonic()  # its open runs ended by now
         await until(lambda: len([i for i in acked if i >= marks["rejoined"]]) >= 30)
         stop.set()
         await feeding
@@ -285,15 +295,75 @@ def test_failover_mid_run_loses_no_replicated_command_and_keeps_the_cap(
         asyncio.run(asyncio.wait_for(main(), 60))
     finally:
         statuses = workers.close()
-    assert statuses == [0, 0, 0]
+    assert statuses == [-signal.SIGKILL, 0, 0]
     assert results == {i: i for i in results}
-    spans = redis_fixtures.job_spans(tmp_path)
+    spans = redis_fixtures.job_spans(tmp_path, killed)
     ran = {job for job, _, _ in spans}
     assert acked <= ran  # every acknowledged command ran at least once
     assert set(results) <= ran
     assert any(i >= marks["rejoined"] for i in acked)
     assert any(i < marks["killed"] for i in acked)
     assert redis_fixtures.max_overlap(spans) <= CAP
+
+
+def test_a_switchover_is_followed_by_producer_and_worker(sentinel_set: SentinelSet) -> None:
+    """SENTINEL FAILOVER promotes the replica while the primary lives on: for the seconds
+    until the sentinels demote it, connections to it still work but WAIT finds no replica
+    (NotReplicated); at the demotion they are dropped and the client asks the sentinels
+    again. Every command acknowledged as replicated returns its result; one refused with
+    NotReplicated may be lost with the old primary's writes (CommandLost)."""
+    ns = redis_fixtures.namespace()
+    moved: dict[str, int] = {}
+    acked: list[int] = []
+    refused: list[int] = []
+
+    async def main() -> None:
+        backend = RedisBackend(
+            sentinel_set.url, ns, lease=2.0, acknowledge="replicated", replication_timeout=1.0
+        )
+        manager = build(backend)
+
+        async def double(payload: Any) -> Any:
+            return payload * 2
+
+        manager.register("double", double)
+        handles: list[Any] = []
+        acks: list[asyncio.Task[None]] = []
+        stop = asyncio.Event()
+
+        async def acknowledge(i: int) -> None:
+            try:
+                await handles[i].persisted()
+                acked.append(i)
+            except NotReplicated:
+                refused.append(i)
+
+        async def produce() -> None:
+            while not stop.is_set():
+                handles.append(manager.submit("work", "double", len(handles)))
+                acks.append(asyncio.ensure_future(acknowledge(len(handles) - 1)))
+                await asyncio.sleep(0.01)
+
+        async with manager:
+            feeding = asyncio.ensure_future(produce())
+            while sum(h.done() for h in handles) < 20:
+                await asyncio.sleep(0.02)
+            moved["old"], moved["new"] = await asyncio.to_thread(sentinel_set.switch_over)
+            moved["after"] = len(handles)
+            while len([i for i in acked if i >= moved["after"]]) < 20:
+                await asyncio.sleep(0.02)
+            stop.set()
+            await feeding
+            await asyncio.gather(*acks)
+            for i in acked:  # a replica had these: they ran, whichever server ran them
+                assert await handles[i] == 2 * i
+            for i in refused:
+                with contextlib.suppress(CommandLost):
+                    assert await handles[i] == 2 * i
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+    assert moved["old"] != moved["new"] == sentinel_set.primary_port()
+    assert any(i < moved["after"] for i in acked)
 
 
 def results_so_far(handles: dict[int, Any]) -> list[int]:

@@ -18,6 +18,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "lanecore.redis needs the redis client package: pip install 'lanecore[redis]'"
     ) from exc
 
+from lanecore.redis.acl import NamespaceForbidden, acl_rules
 from lanecore.redis.backend import BackendClosed, RedisBackend
 from lanecore.redis.builder import DistributedBuilder
 from lanecore.redis.dlq import RedisDeadLetters
@@ -25,6 +26,7 @@ from lanecore.redis.handle import RemoteCommandError, RemoteHandle
 from lanecore.redis.lanes import LaneConfigMismatch
 from lanecore.redis.manager import DistributedManager
 from lanecore.redis.replication import CommandLost, NotReplicated
+from lanecore.redis.tls import TLSOptions
 
 __all__ = [
     "BackendClosed",
@@ -32,9 +34,12 @@ __all__ = [
     "DistributedBuilder",
     "DistributedManager",
     "LaneConfigMismatch",
+    "NamespaceForbidden",
     "NotReplicated",
     "RedisBackend",
     "RedisDeadLetters",
     "RemoteCommandError",
     "RemoteHandle",
+    "TLSOptions",
+    "acl_rules",
 ]

@@ -33,6 +33,10 @@ class RedisBackend(BackendBase):
     - ``result_ttl``: seconds a finished command's result stays in Redis (for idempotent
       re-submits of the same id and for submitters that reconnect).
     - ``idle_wait``: the longest an idle worker blocks on the wake-up list before looking again.
+    - ``tls``: ``TLSOptions`` (CA file, client certificate) for a ``rediss://`` URL; the URL's
+      ``ssl_*`` query may say the same instead.
+    - ``cluster``: ``url`` is a node of a Redis Cluster; every connection goes to the node
+      serving the namespace's slot, and follows it when the slot moves.
     """
 
     def bind_builder(

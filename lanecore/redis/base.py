@@ -13,12 +13,14 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+from redis.exceptions import BusyLoadingError, ConnectionError, NoPermissionError, TimeoutError
 
 from lanecore._durations import Duration, check_int, to_seconds
+from lanecore.redis.acl import NamespaceForbidden
+from lanecore.redis.connect import connection_kwargs, redacted
 from lanecore.redis.keys import Keys
 from lanecore.redis.replication import check_acknowledge
 from lanecore.redis.scripts import Scripts
@@ -30,6 +32,7 @@ from lanecore.redis.sentinel import (
     parse_sentinel_url,
     sentinel_target,
 )
+from lanecore.redis.tls import TLSOptions
 
 logger = logging.getLogger("lanecore.redis")
 
@@ -64,6 +67,8 @@ class BackendBase:
         result_ttl: Duration = 3600.0,
         idle_wait: Duration = 1.0,
         connect_timeout: Duration = 5.0,
+        tls: TLSOptions | None = None,
+        cluster: bool = False,
         sentinels: Sequence[tuple[str, int]] | None = None,
         service: str | None = None,
         acknowledge: str = "primary",
@@ -81,10 +86,16 @@ class BackendBase:
             raise ValueError(f"url must be a redis:// or redis+sentinel:// URL, got {url!r}")
         elif is_sentinel_url(url):
             self.sentinel = parse_sentinel_url(url)
-        self.url = url
+        if self.sentinel is not None and (tls is not None or cluster):
+            raise ValueError("tls= and cluster= do not go with Sentinel (not supported yet)")
         self.acknowledge = check_acknowledge(acknowledge)
         self.replication_timeout = to_seconds("replication_timeout", replication_timeout)
         self.keys = Keys(namespace)
+        self._connection: dict[str, Any] | None = None  # None: Sentinel finds the server
+        if self.sentinel is None:
+            self._connection = connection_kwargs(url, namespace, tls=tls, cluster=cluster)
+        self.url = url
+        self.cluster = cluster
         self.namespace = namespace
         self.lease = to_seconds("lease", lease)
         self.grace = to_seconds("grace", grace, allow_zero=True)
@@ -100,7 +111,7 @@ class BackendBase:
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}({self.url!r}, namespace={self.namespace!r}, "
+            f"{type(self).__name__}({redacted(self.url)!r}, namespace={self.namespace!r}, "
             f"lease={self.lease:g})"
         )
 
@@ -128,9 +139,11 @@ class BackendBase:
             "retry_on_error": [ConnectionError, TimeoutError, BusyLoadingError],
         }
         client: Redis
-        if self.sentinel is None:
-            client = Redis.from_url(self.url, **settings)
+        if self._connection is not None:
+            settings.update(self._connection)  # the URL's own settings win, as in from_url
+            client = Redis.from_pool(ConnectionPool(**settings))
         else:
+            assert self.sentinel is not None
             client, sentinel = open_client(self.sentinel, **settings)
             self._sentinels[id(client)] = sentinel
         self._clients.append(client)
@@ -149,6 +162,12 @@ class BackendBase:
         while True:
             try:
                 result = await call()
+            except NoPermissionError as exc:
+                raise NamespaceForbidden(
+                    f"{what}: the Redis user may not use namespace {self.namespace!r} ({exc}); "
+                    f"grant it lanecore.redis.acl_rules({self.namespace!r}"
+                    f"{', cluster=True' if self.cluster else ''})"
+                ) from exc
             except TRANSIENT as exc:
                 if self.closed:
                     raise BackendClosed(f"redis backend closed while {what}") from exc

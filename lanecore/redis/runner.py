@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lanecore.builder import QueueManagerBuilder
+from lanecore.redis.tls import TLSOptions
 
 
 class AppError(ValueError):
@@ -35,6 +36,8 @@ class WorkerOptions:
     drain_timeout: float
     loop: str = "asyncio"
     overwrite_lanes: bool = False
+    tls: TLSOptions | None = None
+    cluster: bool = False
 
 
 def load_app(spec: str) -> tuple[QueueManagerBuilder, dict[str, Any]]:
@@ -87,10 +90,16 @@ async def serve(options: WorkerOptions, ready: Callable[[], None] | None = None)
     """Run one worker until SIGTERM/SIGINT, then stop claiming, finish (up to
     ``drain_timeout``) and exit; returns the exit status."""
     from lanecore.redis.backend import TRANSIENT, RedisBackend
+    from lanecore.redis.connect import redacted
 
     builder, handlers = load_app(options.app)
     backend = RedisBackend(
-        options.url, options.namespace, concurrency=options.concurrency, lease=options.lease
+        options.url,
+        options.namespace,
+        concurrency=options.concurrency,
+        lease=options.lease,
+        tls=options.tls,
+        cluster=options.cluster,
     )
     manager = builder.with_backend(backend, overwrite_lanes=options.overwrite_lanes).build()
     for command_type, handler in handlers.items():
@@ -103,7 +112,8 @@ async def serve(options: WorkerOptions, ready: Callable[[], None] | None = None)
         try:
             await manager.start(worker=True)
         except TRANSIENT as exc:
-            raise RedisUnreachable(f"cannot reach Redis at {options.url}: {exc}") from None
+            where = redacted(options.url)
+            raise RedisUnreachable(f"cannot reach Redis at {where}: {exc}") from None
         if ready is not None:
             ready()
         await stop.wait()

@@ -75,8 +75,7 @@ class RedisServer:
             self.binary,
             "--bind",
             "127.0.0.1",
-            "--port",
-            str(self.port),
+            *self.listen_args(),
             "--dir",
             self._dir,
             "--save",
@@ -107,13 +106,30 @@ class RedisServer:
         self.stop()
         raise RedisServerUnavailable(f"redis-server did not answer on port {self.port}")
 
+    @property
+    def directory(self) -> str:
+        """The server's working directory (data files, log)."""
+        return self._dir
+
+    def listen_args(self) -> list[str]:
+        """The redis-server options saying where it listens (a plain TCP port here)."""
+        return ["--port", str(self.port)]
+
     def _answers(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+            raw = socket.create_connection(("127.0.0.1", self.port), timeout=0.5)
+            try:
+                with self.wrap(raw) as sock:
+                    sock.sendall(b"PING\r\n")
+                    return sock.recv(16).startswith(b"+PONG")
+            finally:
+                raw.close()
         except OSError:
             return False
+
+    def wrap(self, sock: socket.socket) -> socket.socket:
+        """The socket the readiness PING goes over (TLS servers wrap it)."""
+        return sock
 
     def stop(self, *, kill: bool = False) -> None:
         """Stop the server: SIGTERM (a clean shutdown that flushes AOF) or SIGKILL."""

@@ -277,6 +277,28 @@ class SentinelSet:
         self._wait(promoted, time.monotonic() + timeout, "a replica to be promoted")
         return self.primary_port()
 
+    def switch_over(self, timeout: float = 30.0) -> tuple[int, int]:
+        """``SENTINEL FAILOVER``: promote a replica while the primary is alive (it is demoted
+        to a replica of the new one); wait until that is done and the old primary is in sync.
+        Returns (old port, new port)."""
+        old = self.primary_port()
+        deadline = time.monotonic() + timeout
+        while True:  # refused while a sentinel is still settling ("INPROG", "NOGOODSLAVE")
+            reply = command(self.sentinels[0].port, "SENTINEL", "FAILOVER", self.service)
+            if not isinstance(reply, RuntimeError):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"SENTINEL FAILOVER kept failing: {reply}")
+            time.sleep(0.1)
+        new = self.wait_promoted(old, deadline - time.monotonic())
+        self._wait(
+            lambda: info(old).get("role") == "slave" and info(old).get("master_port") == str(new),
+            deadline,
+            f"the old primary on port {old} to follow the new one",
+        )
+        self.wait_in_sync(old, deadline - time.monotonic())
+        return old, new
+
     def rejoin(self, port: int, timeout: float = 20.0) -> None:
         """Start the stopped server on ``port`` again as a replica of the current primary (as
         an operator would bring a failed primary back) and wait until it is in sync."""
