@@ -106,7 +106,7 @@ def _save(storage: Storage, run: _Run) -> Awaitable[Any]:
     from lanecore.storage.records import StoredCommand
 
     commands = [
-        StoredCommand.pre_encoded(row[0], row[1], row[2], payload, row[3], row[5])
+        StoredCommand.pre_encoded(row[0], row[1], row[2], payload, row[3], row[5], row[7])
         for row, payload in zip(run.items, run.payloads, strict=True)
     ]
     return storage.save_commands(commands)
