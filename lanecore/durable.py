@@ -24,11 +24,11 @@ from lanecore._coreapi import NamedCommand, Ready
 from lanecore.dlq import NO_PAYLOAD, DeadLetter, DeadLetterQueue
 from lanecore.errors import LaneError
 from lanecore.storage.records import (
+    PLAIN_ROW_WIDTH,
     CommandRow,
     StoredCommand,
     command_row,
     encode_payload,
-    plain_time,
     plainly_valid,
 )
 from lanecore.write_batch import WriteBatch, watch
@@ -183,31 +183,23 @@ class Durability(HandlerRegistry):
         if self._check_open is not None:
             self._check_open()
         command_type, at = command.command_type, time.time()
-        if plainly_valid(command_id, command_type, lane_id, at) and (
-            not_before is None or plain_time(not_before)
-        ):
-            row: CommandRow = (
-                command_id,
-                command_type,
-                lane_id,
-                command.payload_json,
-                0,
-                at,
-                None,
-                not_before,
-            )
-        else:  # the full checks (and their errors), before anything is queued
-            stored = StoredCommand.pre_encoded(
-                command_id,
-                command_type,
-                lane_id,
-                command.payload,
-                command.payload_json,
-                at,
-                not_before,
-            )
-            row = command_row(stored)
-        return self._batch.save(row, command.payload)
+        if not_before is None and plainly_valid(command_id, command_type, lane_id, at):
+            row: CommandRow = (command_id, command_type, lane_id, command.payload_json, 0, at, None)
+            return self._batch.save(row, command.payload)
+        # a due time, or the full checks (and their errors), before anything is queued
+        stored = StoredCommand.pre_encoded(
+            command_id,
+            command_type,
+            lane_id,
+            command.payload,
+            command.payload_json,
+            at,
+            not_before,
+        )
+        saved = command_row(stored)
+        if len(saved) > PLAIN_ROW_WIDTH:
+            return self._batch.save_due(saved, command.payload)
+        return self._batch.save(saved, command.payload)
 
     def track(self, handle: CommandHandle, persisted: Awaitable[None]) -> None:
         handle._persisted = persisted

@@ -54,17 +54,19 @@ _UPGRADES: Final = {
 
 _SAVE_HEAD: Final = """
 INSERT INTO commands
-    (command_id, command_type, lane_id, payload, retry_count, created_at, last_attempt_at,
-     not_before)
+    (command_id, command_type, lane_id, payload, retry_count, created_at, last_attempt_at)
 VALUES """
 _SAVE_TAIL: Final = """
 ON CONFLICT (command_id) DO UPDATE SET
     command_type = excluded.command_type, lane_id = excluded.lane_id,
     payload = excluded.payload, retry_count = excluded.retry_count,
     created_at = excluded.created_at, last_attempt_at = excluded.last_attempt_at,
-    not_before = excluded.not_before
-"""
-SAVE_COMMAND: Final = f"{_SAVE_HEAD}(?, ?, ?, ?, ?, ?, ?, ?){_SAVE_TAIL}"
+    not_before = """
+# SAVE_COMMAND takes a CommandRow (not_before NULL), SAVE_DUE_COMMAND a DueCommandRow: the
+# eighth parameter would make every save cost more, and most commands have no due time
+SAVE_COMMAND: Final = f"{_SAVE_HEAD}(?, ?, ?, ?, ?, ?, ?){_SAVE_TAIL}NULL"
+_SAVE_DUE_HEAD: Final = _SAVE_HEAD.replace("last_attempt_at)", "last_attempt_at, not_before)")
+SAVE_DUE_COMMAND: Final = f"{_SAVE_DUE_HEAD}(?, ?, ?, ?, ?, ?, ?, ?){_SAVE_TAIL}excluded.not_before"
 REMOVE_COMMAND: Final = "DELETE FROM commands WHERE command_id = ?"
 
 
@@ -88,11 +90,19 @@ class MultiRow:
         return text
 
 
-# Chunks stay below SQLITE_MAX_VARIABLE_NUMBER (999 before SQLite 3.32, 32766 since): a
-# save chunk of 120 rows of 8 columns binds 960.
+# Chunks stay below SQLITE_MAX_VARIABLE_NUMBER (999 before SQLite 3.32, 32766 since).
 MULTI_ROW: Final = {
     SAVE_COMMAND: MultiRow(
-        lambda n: _SAVE_HEAD + ",".join(["(?,?,?,?,?,?,?,?)"] * n) + _SAVE_TAIL, 120
+        lambda n: _SAVE_HEAD + ",".join(["(?,?,?,?,?,?,?)"] * n) + _SAVE_TAIL + "NULL", 128
+    ),
+    SAVE_DUE_COMMAND: MultiRow(
+        lambda n: (
+            _SAVE_DUE_HEAD
+            + ",".join(["(?,?,?,?,?,?,?,?)"] * n)
+            + _SAVE_TAIL
+            + "excluded.not_before"
+        ),
+        120,
     ),
     REMOVE_COMMAND: MultiRow(
         lambda n: "DELETE FROM commands WHERE command_id IN (" + ",".join("?" * n) + ")", 512

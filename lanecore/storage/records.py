@@ -248,17 +248,23 @@ def decode_payload(text: str | None) -> Any:
     return NO_PAYLOAD if text is None else json.loads(text)
 
 
-CommandRow = tuple[str, str, str, str, int, float, float | None, float | None]
-"""command_id, command_type, lane_id, payload JSON, retry_count, created_at, last_attempt_at,
-not_before: the columns of the commands table, in its statements' order."""
+CommandRow = tuple[str, str, str, str, int, float, float | None]
+"""A command without a due time: command_id, command_type, lane_id, payload JSON, retry_count,
+created_at, last_attempt_at (its not_before is NULL). Binding an eighth, NULL, parameter would
+cost SQLite about a fifth more per row, so the common case does not."""
+DueCommandRow = tuple[str, str, str, str, int, float, float | None, float]
+"""A command with a due time: CommandRow's columns, then not_before."""
+SavedRow = CommandRow | DueCommandRow
+PLAIN_ROW_WIDTH: Final = 7
 DeadLetterRow = tuple[DeadLetterId, str, str, str, int, float, str | None]
 
 
-def command_row(command: StoredCommand) -> CommandRow:
-    """The checked row for ``command``: its fields with the payload as JSON text."""
+def command_row(command: StoredCommand) -> SavedRow:
+    """The checked row for ``command``: its fields with the payload as JSON text (a
+    DueCommandRow if it has a due time, else a CommandRow)."""
     if not isinstance(command, StoredCommand):
         raise TypeError(f"expected a StoredCommand, got {command!r}")
-    return (
+    row: CommandRow = (
         command.command_id,
         command.command_type,
         command.lane_id,
@@ -268,8 +274,9 @@ def command_row(command: StoredCommand) -> CommandRow:
         command.retry_count,
         command.created_at,
         command.last_attempt_at,
-        command.not_before,
     )
+    not_before = command.not_before
+    return row if not_before is None else (*row, not_before)
 
 
 _ROW_FIELDS: Final = operator.attrgetter(
@@ -280,18 +287,28 @@ _ROW_FIELDS: Final = operator.attrgetter(
     "retry_count",
     "created_at",
     "last_attempt_at",
-    "not_before",
 )
 _PAYLOAD_JSON: Final = operator.attrgetter("payload_json")
+_NOT_BEFORE: Final = operator.attrgetter("not_before")
 
 
-def command_rows(commands: Iterable[StoredCommand]) -> list[CommandRow]:
+def command_rows(commands: Iterable[StoredCommand]) -> list[SavedRow]:
     """``command_row`` of each command. Commands made by ``pre_encoded`` (the submit path's)
-    already hold their JSON, so when every one is such a record the rows are read off in C."""
+    already hold their JSON, so when every one is such a record without a due time the rows
+    are read off in C."""
     commands = list(commands)
-    if set(map(type, commands)) <= {StoredCommand} and None not in map(_PAYLOAD_JSON, commands):
+    if (
+        set(map(type, commands)) <= {StoredCommand}
+        and None not in map(_PAYLOAD_JSON, commands)
+        and set(map(_NOT_BEFORE, commands)) <= {None}
+    ):
         return list(map(_ROW_FIELDS, commands))
     return [command_row(c) for c in commands]
+
+
+def has_due_times(rows: list[SavedRow]) -> bool:
+    """Whether any of ``rows`` is a DueCommandRow (saved by the eight-column statement)."""
+    return bool(rows) and max(map(len, rows)) > PLAIN_ROW_WIDTH
 
 
 def id_rows(command_ids: Iterable[str]) -> list[tuple[str]]:
@@ -331,8 +348,12 @@ def dead_letter_row(letter: DeadLetter, payload: Any) -> DeadLetterRow:
     )
 
 
-def command_from_row(row: CommandRow) -> StoredCommand:
-    return StoredCommand(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], row[7])
+def command_from_row(row: SavedRow) -> StoredCommand:
+    """The StoredCommand of a row (loaded rows always have the not_before column)."""
+    not_before = row[7] if len(row) > PLAIN_ROW_WIDTH else None
+    return StoredCommand(
+        row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], not_before
+    )
 
 
 def dead_letter_from_row(row: DeadLetterRow) -> StoredDeadLetter:
