@@ -292,18 +292,19 @@ _PAYLOAD_JSON: Final = operator.attrgetter("payload_json")
 _NOT_BEFORE: Final = operator.attrgetter("not_before")
 
 
-def command_rows(commands: Iterable[StoredCommand]) -> list[SavedRow]:
-    """``command_row`` of each command. Commands made by ``pre_encoded`` (the submit path's)
-    already hold their JSON, so when every one is such a record without a due time the rows
-    are read off in C."""
+def command_rows(commands: Iterable[StoredCommand]) -> tuple[list[SavedRow], bool]:
+    """``command_row`` of each command, and whether any has a due time. Commands made by
+    ``pre_encoded`` (the submit path's) already hold their JSON, so when every one is such a
+    record without a due time the rows are read off in C."""
     commands = list(commands)
     if (
         set(map(type, commands)) <= {StoredCommand}
         and None not in map(_PAYLOAD_JSON, commands)
         and set(map(_NOT_BEFORE, commands)) <= {None}
     ):
-        return list(map(_ROW_FIELDS, commands))
-    return [command_row(c) for c in commands]
+        return list(map(_ROW_FIELDS, commands)), False
+    rows = [command_row(c) for c in commands]
+    return rows, has_due_times(rows)
 
 
 def has_due_times(rows: list[SavedRow]) -> bool:

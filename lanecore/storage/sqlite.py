@@ -219,8 +219,8 @@ class SqliteStorage:
 
     @staticmethod
     def _save(commands: Iterable[StoredCommand], name: str) -> Op | None:
-        rows = command_rows(commands)  # every one checked before any is queued
-        return _save_op(name, rows, has_due_times(rows)) if rows else None
+        rows, due_times = command_rows(commands)  # every one checked before any is queued
+        return _save_op(name, rows, due_times) if rows else None
 
     @staticmethod
     def _remove(command_ids: Iterable[str], name: str) -> Op | None:
