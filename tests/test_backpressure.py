@@ -65,7 +65,9 @@ def test_submit_on_a_full_lane_raises_lane_full_and_changes_nothing(core: Any, r
 
 def test_delayed_and_retrying_commands_count_against_the_bound(core: Any, run: Any) -> None:
     async def main() -> None:
-        config = LaneConfig(1, 1).with_max_pending(2).with_retry_policy(RetryPolicy.fixed(2, 10.0))
+        config = (
+            LaneConfig(1, 1).with_max_pending(2).with_retry_policy(RetryPolicy.fixed(2, 10.0))
+        )
         m = QueueManagerBuilder().with_lane("a", config, 0).with_implementation(core.name).build()
 
         async def fails() -> None:
