@@ -5,6 +5,8 @@ a JSON payload. Only named commands can be rebuilt after a restart, so only they
 saved at submit (the handle's ``persisted()`` waits for that commit), marked on each retry,
 moved to the stored dead letters on final failure and removed when they finish. On start
 every stored command is submitted again (at-least-once) and stored dead letters are reloaded.
+A delayed command is stored with its due time (wall clock), so after a restart it still runs
+no earlier than that.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from lanecore._coreapi import NamedCommand, Ready
 from lanecore.dlq import NO_PAYLOAD, DeadLetter, DeadLetterQueue
 from lanecore.errors import LaneError
 from lanecore.storage.records import (
+    PLAIN_ROW_WIDTH,
     CommandRow,
     StoredCommand,
     command_row,
@@ -59,6 +62,7 @@ class DurableHost(Protocol):
         persisted: Awaitable[None] | None = ...,
         failures: int = ...,
         context: contextvars.Context | None = ...,
+        delay: Any = ...,
     ) -> CommandHandle: ...
 
 
@@ -173,19 +177,29 @@ class Durability(HandlerRegistry):
         not_before: float | None = None,
     ) -> Awaitable[None]:
         """Queue a just-submitted named command for storing (raises before anything is
-        queued); the batch of this loop iteration is written as one transaction."""
+        queued); the batch of this loop iteration is written as one transaction.
+        ``not_before``: the wall-clock time a delayed command may first run, or None."""
         assert self._batch is not None
         if self._check_open is not None:
             self._check_open()
         command_type, at = command.command_type, time.time()
-        if plainly_valid(command_id, command_type, lane_id, at):
+        if not_before is None and plainly_valid(command_id, command_type, lane_id, at):
             row: CommandRow = (command_id, command_type, lane_id, command.payload_json, 0, at, None)
-        else:  # the full checks (and their errors), before anything is queued
-            stored = StoredCommand.pre_encoded(
-                command_id, command_type, lane_id, command.payload, command.payload_json, at
-            )
-            row = command_row(stored)
-        return self._batch.save(row, command.payload)
+            return self._batch.save(row, command.payload)
+        # a due time, or the full checks (and their errors), before anything is queued
+        stored = StoredCommand.pre_encoded(
+            command_id,
+            command_type,
+            lane_id,
+            command.payload,
+            command.payload_json,
+            at,
+            not_before,
+        )
+        saved = command_row(stored)
+        if len(saved) > PLAIN_ROW_WIDTH:
+            return self._batch.save_due(saved, command.payload)
+        return self._batch.save(saved, command.payload)
 
     def track(self, handle: CommandHandle, persisted: Awaitable[None]) -> None:
         handle._persisted = persisted
@@ -205,6 +219,9 @@ class Durability(HandlerRegistry):
 
     # ------------------------------------------------------------------ failures
     def attempted(self, handle: CommandHandle, attempts: int) -> None:
+        """Record an attempt's start. A retry's backoff is not stored (the stored due time
+        stays the first one): a command retrying when the process stops runs at once on the
+        next start, its failures so far counted."""
         if self.storage is not None and _is_stored(handle):
             self._flush()
             watch(
@@ -240,7 +257,8 @@ class Durability(HandlerRegistry):
 
     # ------------------------------------------------------------------ start and stop
     async def recover(self) -> None:
-        """Resubmit every stored command and reload the stored dead letters into the DLQ."""
+        """Resubmit every stored command and reload the stored dead letters into the DLQ.
+        A command stored with a due time waits until then (at once if it has passed)."""
         if self.storage is None:
             return
         manager = self._manager
@@ -257,6 +275,8 @@ class Durability(HandlerRegistry):
                     stored.lane_id,
                 )
                 continue
+            not_before = stored.not_before
+            delay = None if not_before is None else max(0.0, not_before - time.time())
             handle = manager._submit_named(
                 stored.lane_id,
                 stored.command_type,
@@ -265,6 +285,7 @@ class Durability(HandlerRegistry):
                 persisted=_done(),
                 failures=stored.retry_count,
                 context=contextvars.Context(),  # not the context of whoever called start()
+                delay=delay,
             )
             self.recovered.append(handle)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lanecore.storage import Storage
-    from lanecore.storage.records import CommandRow
+    from lanecore.storage.records import CommandRow, DueCommandRow, SavedRow
 
 logger = logging.getLogger("lanecore")
 
@@ -28,12 +28,14 @@ committing while the submitting code goes on, instead of after it."""
 
 class _Run:
     """Consecutive writes of one kind; ``waiter`` (saves only) settles with their commit.
-    A save is a checked row (``command_row`` form) plus its payload object in ``payloads``."""
+    A save is a checked row (``command_row`` form) plus its payload object in ``payloads``;
+    ``due_times`` once one of the rows is a DueCommandRow."""
 
-    __slots__ = ("items", "payloads", "saves", "waiter")
+    __slots__ = ("due_times", "items", "payloads", "saves", "waiter")
 
     def __init__(self, saves: bool, waiter: asyncio.Future[None] | None) -> None:
         self.saves = saves
+        self.due_times = False
         self.items: list[Any] = []
         self.payloads: list[Any] = []
         self.waiter = waiter
@@ -52,19 +54,28 @@ class WriteBatch:
         """Queue a new command for saving, as its checked row (``command_row`` of a valid
         StoredCommand) and payload; the returned future is done once it is committed."""
         runs = self._runs
-        if runs and runs[-1].saves:
-            run = runs[-1]
-        else:
-            loop = asyncio.get_running_loop()
-            run = _Run(True, loop.create_future())
-            run.waiter.add_done_callback(_log_failure("saving commands"))  # type: ignore[union-attr]
-            self._append(run, loop)
+        run = runs[-1] if runs and runs[-1].saves else self._save_run()
         items = run.items
         items.append(row)
         run.payloads.append(payload)
         if len(items) >= FLUSH_AT:
             self.flush()
         return run.waiter  # type: ignore[return-value]
+
+    def save_due(self, row: DueCommandRow, payload: Any) -> asyncio.Future[None]:
+        """``save`` for a command with a due time (its row carries not_before)."""
+        runs = self._runs
+        run = runs[-1] if runs and runs[-1].saves else self._save_run()
+        run.due_times = True
+        return self.save(row, payload)  # type: ignore[arg-type]
+
+    def _save_run(self) -> _Run:
+        """A new run of saves, with its waiter, at the end of the queue."""
+        loop = asyncio.get_running_loop()
+        run = _Run(True, loop.create_future())
+        run.waiter.add_done_callback(_log_failure("saving commands"))  # type: ignore[union-attr]
+        self._append(run, loop)
+        return run
 
     def remove(self, command_id: str) -> None:
         """Queue the removal of a finished command (failures are logged)."""
@@ -101,13 +112,18 @@ def _save(storage: Storage, run: _Run) -> Awaitable[Any]:
     """SqliteStorage takes the checked rows as they are; other storages get StoredCommands."""
     save_rows = getattr(storage, "save_checked_rows", None)
     if save_rows is not None:
-        result: Awaitable[Any] = save_rows(run.items)
+        result: Awaitable[Any] = (
+            save_rows(run.items, due_times=True) if run.due_times else save_rows(run.items)
+        )
         return result
     from lanecore.storage.records import StoredCommand
 
+    rows: list[SavedRow] = run.items
     commands = [
-        StoredCommand.pre_encoded(row[0], row[1], row[2], payload, row[3], row[5])
-        for row, payload in zip(run.items, run.payloads, strict=True)
+        StoredCommand.pre_encoded(
+            row[0], row[1], row[2], payload, row[3], row[5], row[7] if len(row) > 7 else None
+        )
+        for row, payload in zip(rows, run.payloads, strict=True)
     ]
     return storage.save_commands(commands)
 

@@ -11,7 +11,7 @@ from typing import Final, Literal
 
 from lanecore.storage.errors import StorageError
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 Synchronous = Literal["NORMAL", "FULL"]
 
@@ -21,7 +21,8 @@ Synchronous = Literal["NORMAL", "FULL"]
 # less than keeping an index up to date on every save (about 15 % of a save).
 # dead_letters.command_id has no declared type, so no affinity: an int id stays an int and a str
 # id a str, and 5 and "5" stay distinct, as they are for the manager.
-_SCHEMA_V1: Final = """
+# commands.not_before (version 2) is a delayed command's due time (epoch seconds), else NULL.
+_SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS commands (
     seq             INTEGER PRIMARY KEY,
     command_id      TEXT NOT NULL UNIQUE,
@@ -30,7 +31,8 @@ CREATE TABLE IF NOT EXISTS commands (
     payload         TEXT NOT NULL,
     retry_count     INTEGER NOT NULL DEFAULT 0,
     created_at      REAL NOT NULL,
-    last_attempt_at REAL
+    last_attempt_at REAL,
+    not_before      REAL
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq          INTEGER PRIMARY KEY,
@@ -45,6 +47,11 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE INDEX IF NOT EXISTS dead_letters_by_command ON dead_letters (command_id);
 """
 
+# version -> the statements that bring a database of that version to the next one
+_UPGRADES: Final = {
+    1: ("ALTER TABLE commands ADD COLUMN not_before REAL",),
+}
+
 _SAVE_HEAD: Final = """
 INSERT INTO commands
     (command_id, command_type, lane_id, payload, retry_count, created_at, last_attempt_at)
@@ -53,9 +60,13 @@ _SAVE_TAIL: Final = """
 ON CONFLICT (command_id) DO UPDATE SET
     command_type = excluded.command_type, lane_id = excluded.lane_id,
     payload = excluded.payload, retry_count = excluded.retry_count,
-    created_at = excluded.created_at, last_attempt_at = excluded.last_attempt_at
-"""
-SAVE_COMMAND: Final = f"{_SAVE_HEAD}(?, ?, ?, ?, ?, ?, ?){_SAVE_TAIL}"
+    created_at = excluded.created_at, last_attempt_at = excluded.last_attempt_at,
+    not_before = """
+# SAVE_COMMAND takes a CommandRow (not_before NULL), SAVE_DUE_COMMAND a DueCommandRow: the
+# eighth parameter would make every save cost more, and most commands have no due time
+SAVE_COMMAND: Final = f"{_SAVE_HEAD}(?, ?, ?, ?, ?, ?, ?){_SAVE_TAIL}NULL"
+_SAVE_DUE_HEAD: Final = _SAVE_HEAD.replace("last_attempt_at)", "last_attempt_at, not_before)")
+SAVE_DUE_COMMAND: Final = f"{_SAVE_DUE_HEAD}(?, ?, ?, ?, ?, ?, ?, ?){_SAVE_TAIL}excluded.not_before"
 REMOVE_COMMAND: Final = "DELETE FROM commands WHERE command_id = ?"
 
 
@@ -79,20 +90,31 @@ class MultiRow:
         return text
 
 
-# Chunks stay far below SQLITE_MAX_VARIABLE_NUMBER (999 before SQLite 3.32, 32766 since).
+# Chunks stay below SQLITE_MAX_VARIABLE_NUMBER (999 before SQLite 3.32, 32766 since).
 MULTI_ROW: Final = {
     SAVE_COMMAND: MultiRow(
-        lambda n: _SAVE_HEAD + ",".join(["(?,?,?,?,?,?,?)"] * n) + _SAVE_TAIL, 128
+        lambda n: _SAVE_HEAD + ",".join(["(?,?,?,?,?,?,?)"] * n) + _SAVE_TAIL + "NULL", 128
+    ),
+    SAVE_DUE_COMMAND: MultiRow(
+        lambda n: (
+            _SAVE_DUE_HEAD
+            + ",".join(["(?,?,?,?,?,?,?,?)"] * n)
+            + _SAVE_TAIL
+            + "excluded.not_before"
+        ),
+        120,
     ),
     REMOVE_COMMAND: MultiRow(
         lambda n: "DELETE FROM commands WHERE command_id IN (" + ",".join("?" * n) + ")", 512
     ),
 }
+# a retry's backoff is not stored: not_before keeps the first due time (past by then)
 MARK_ATTEMPT: Final = (
     "UPDATE commands SET retry_count = ?, last_attempt_at = ? WHERE command_id = ?"
 )
 LOAD_COMMANDS: Final = """
-SELECT command_id, command_type, lane_id, payload, retry_count, created_at, last_attempt_at
+SELECT command_id, command_type, lane_id, payload, retry_count, created_at, last_attempt_at,
+    not_before
 FROM commands ORDER BY created_at, seq
 """
 SAVE_DEAD_LETTER: Final = """
@@ -163,27 +185,40 @@ def _user_version(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
+def _too_new(name: str, version: int) -> StorageError:
+    return StorageError(
+        name,
+        "open",
+        f"schema version {version} is newer than this lanecore supports ({SCHEMA_VERSION})",
+    )
+
+
 def _ensure_schema(conn: sqlite3.Connection, name: str) -> None:
-    """Create the schema on first open; refuse a database from a newer lanecore."""
+    """Create the schema on first open, or upgrade one made by an older lanecore (in one
+    transaction: every step or none); refuse a database from a newer lanecore."""
     version = _user_version(conn)
     if version == SCHEMA_VERSION:
         return
     if version > SCHEMA_VERSION:
-        raise StorageError(
-            name,
-            "open",
-            f"schema version {version} is newer than this lanecore supports ({SCHEMA_VERSION})",
-        )
-    conn.execute("BEGIN IMMEDIATE")  # another process may be creating it right now
+        raise _too_new(name, version)
     try:
-        if _user_version(conn) == 0:
-            for statement in _SCHEMA_V1.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("BEGIN IMMEDIATE")  # another process may be creating or upgrading it now
+        version = _user_version(conn)
+        if version > SCHEMA_VERSION:
+            raise _too_new(name, version)
+        if version == 0:
+            statements: list[str] = [s for s in _SCHEMA.split(";") if s.strip()]
+        else:
+            statements = [s for step in range(version, SCHEMA_VERSION) for s in _UPGRADES[step]]
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
-    except BaseException:
+    except BaseException as exc:
         if conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
+        if 0 < version < SCHEMA_VERSION and isinstance(exc, sqlite3.Error):
+            what = f"open (upgrading schema version {version} to {SCHEMA_VERSION})"
+            raise StorageError(name, what, exc) from exc
         raise

@@ -31,7 +31,7 @@ from lanecore.storage.errors import StorageError
 Row = tuple[Any, ...]
 
 
-def _execute_chunked(conn: sqlite3.Connection, multi: MultiRow, rows: Iterable[Row]) -> None:
+def execute_chunked(conn: sqlite3.Connection, multi: MultiRow, rows: Iterable[Row]) -> None:
     """Run ``rows`` through the many-rows form of their statement, ``multi.chunk`` at a time."""
     it = iter(rows)
     chunk = multi.chunk
@@ -230,7 +230,7 @@ class Writer:
                 if multi is None:
                     conn.executemany(op.sql, rows)
                 else:
-                    _execute_chunked(conn, multi, rows)
+                    execute_chunked(conn, multi, rows)
                 results.extend([None] * (j - i))
                 i = j
             conn.execute("COMMIT")

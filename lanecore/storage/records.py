@@ -70,12 +70,19 @@ def plainly_valid(command_id: object, command_type: object, lane_id: object, at:
     )
 
 
+def plain_time(at: object) -> bool:
+    """``at`` is a finite float: an epoch time that needs no conversion."""
+    return type(at) is float and math.isfinite(at)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredCommand:
     """An unfinished command as persisted: enough to re-submit it through a registered handler.
 
     ``retry_count`` is the number of attempts already started (0 before the first run);
-    ``attempts`` is an alias. ``payload`` is any JSON-serialisable value.
+    ``attempts`` is an alias. ``payload`` is any JSON-serialisable value. ``not_before`` is the
+    wall-clock time (epoch seconds) a delayed command may first run, None if it has no delay:
+    recovery schedules it for then, or runs it at once if that time has passed.
     """
 
     command_id: str
@@ -85,6 +92,7 @@ class StoredCommand:
     retry_count: int = 0
     created_at: float = field(default_factory=time.time)
     last_attempt_at: float | None = None
+    not_before: float | None = None
     # the payload's JSON text when encoded at creation (see ``pre_encoded``): encoded once
     payload_json: str | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -97,12 +105,18 @@ class StoredCommand:
         payload: Any,
         payload_json: str,
         created_at: float,
+        not_before: float | None = None,
     ) -> StoredCommand:
         """A new command (retry_count 0) whose payload was already encoded: ``payload_json``
         must be ``encode_payload(command_id, payload)``; it is stored as is. The submit path
         makes one per named command, so ASCII text skips ``__post_init__``'s checks."""
-        if not plainly_valid(command_id, command_type, lane_id, created_at):
-            command = cls(command_id, command_type, lane_id, payload, 0, created_at)
+        if not (
+            plainly_valid(command_id, command_type, lane_id, created_at)
+            and (not_before is None or plain_time(not_before))
+        ):
+            command = cls(
+                command_id, command_type, lane_id, payload, 0, created_at, None, not_before
+            )
             object.__setattr__(command, "payload_json", payload_json)
             return command
         command = object.__new__(cls)
@@ -113,6 +127,7 @@ class StoredCommand:
         _SET_RETRY_COUNT(command, 0)
         _SET_CREATED_AT(command, created_at)
         _SET_LAST_ATTEMPT_AT(command, None)
+        _SET_NOT_BEFORE(command, not_before)
         _SET_PAYLOAD_JSON(command, payload_json)
         return command
 
@@ -123,6 +138,7 @@ class StoredCommand:
             and type(self.retry_count) is int
             and 0 <= self.retry_count <= MAX_INT64
             and self.last_attempt_at is None
+            and self.not_before is None
         ):
             return
         check_text("command_id", self.command_id, non_empty=True)
@@ -133,6 +149,8 @@ class StoredCommand:
         if self.last_attempt_at is not None:
             at = check_time("last_attempt_at", self.last_attempt_at)
             object.__setattr__(self, "last_attempt_at", at)
+        if self.not_before is not None:
+            object.__setattr__(self, "not_before", check_time("not_before", self.not_before))
 
     @property
     def attempts(self) -> int:
@@ -153,6 +171,7 @@ _SET_PAYLOAD: Final = _slot_setter("payload")
 _SET_RETRY_COUNT: Final = _slot_setter("retry_count")
 _SET_CREATED_AT: Final = _slot_setter("created_at")
 _SET_LAST_ATTEMPT_AT: Final = _slot_setter("last_attempt_at")
+_SET_NOT_BEFORE: Final = _slot_setter("not_before")
 _SET_PAYLOAD_JSON: Final = _slot_setter("payload_json")
 
 
@@ -230,14 +249,22 @@ def decode_payload(text: str | None) -> Any:
 
 
 CommandRow = tuple[str, str, str, str, int, float, float | None]
+"""A command without a due time: command_id, command_type, lane_id, payload JSON, retry_count,
+created_at, last_attempt_at (its not_before is NULL). Binding an eighth, NULL, parameter would
+cost SQLite about a fifth more per row, so the common case does not."""
+DueCommandRow = tuple[str, str, str, str, int, float, float | None, float]
+"""A command with a due time: CommandRow's columns, then not_before."""
+SavedRow = CommandRow | DueCommandRow
+PLAIN_ROW_WIDTH: Final = 7
 DeadLetterRow = tuple[DeadLetterId, str, str, str, int, float, str | None]
 
 
-def command_row(command: StoredCommand) -> CommandRow:
-    """The checked row for ``command``: its fields with the payload as JSON text."""
+def command_row(command: StoredCommand) -> SavedRow:
+    """The checked row for ``command``: its fields with the payload as JSON text (a
+    DueCommandRow if it has a due time, else a CommandRow)."""
     if not isinstance(command, StoredCommand):
         raise TypeError(f"expected a StoredCommand, got {command!r}")
-    return (
+    row: CommandRow = (
         command.command_id,
         command.command_type,
         command.lane_id,
@@ -248,6 +275,8 @@ def command_row(command: StoredCommand) -> CommandRow:
         command.created_at,
         command.last_attempt_at,
     )
+    not_before = command.not_before
+    return row if not_before is None else (*row, not_before)
 
 
 _ROW_FIELDS: Final = operator.attrgetter(
@@ -260,15 +289,27 @@ _ROW_FIELDS: Final = operator.attrgetter(
     "last_attempt_at",
 )
 _PAYLOAD_JSON: Final = operator.attrgetter("payload_json")
+_NOT_BEFORE: Final = operator.attrgetter("not_before")
 
 
-def command_rows(commands: Iterable[StoredCommand]) -> list[CommandRow]:
-    """``command_row`` of each command. Commands made by ``pre_encoded`` (the submit path's)
-    already hold their JSON, so when every one is such a record the rows are read off in C."""
+def command_rows(commands: Iterable[StoredCommand]) -> tuple[list[SavedRow], bool]:
+    """``command_row`` of each command, and whether any has a due time. Commands made by
+    ``pre_encoded`` (the submit path's) already hold their JSON, so when every one is such a
+    record without a due time the rows are read off in C."""
     commands = list(commands)
-    if set(map(type, commands)) <= {StoredCommand} and None not in map(_PAYLOAD_JSON, commands):
-        return list(map(_ROW_FIELDS, commands))
-    return [command_row(c) for c in commands]
+    if (
+        set(map(type, commands)) <= {StoredCommand}
+        and None not in map(_PAYLOAD_JSON, commands)
+        and set(map(_NOT_BEFORE, commands)) <= {None}
+    ):
+        return list(map(_ROW_FIELDS, commands)), False
+    rows = [command_row(c) for c in commands]
+    return rows, has_due_times(rows)
+
+
+def has_due_times(rows: list[SavedRow]) -> bool:
+    """Whether any of ``rows`` is a DueCommandRow (saved by the eight-column statement)."""
+    return bool(rows) and max(map(len, rows)) > PLAIN_ROW_WIDTH
 
 
 def id_rows(command_ids: Iterable[str]) -> list[tuple[str]]:
@@ -308,8 +349,12 @@ def dead_letter_row(letter: DeadLetter, payload: Any) -> DeadLetterRow:
     )
 
 
-def command_from_row(row: CommandRow) -> StoredCommand:
-    return StoredCommand(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6])
+def command_from_row(row: SavedRow) -> StoredCommand:
+    """The StoredCommand of a row (loaded rows always have the not_before column)."""
+    not_before = row[7] if len(row) > PLAIN_ROW_WIDTH else None
+    return StoredCommand(
+        row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], not_before
+    )
 
 
 def dead_letter_from_row(row: DeadLetterRow) -> StoredDeadLetter:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import itertools
 import os
 import sqlite3
 import time
@@ -32,11 +33,12 @@ from typing import Any, TypeVar
 from lanecore._durations import check_int, to_seconds
 from lanecore.dlq import DeadLetter
 from lanecore.storage import _schema
-from lanecore.storage._writer import Op, Writer
+from lanecore.storage._writer import Op, Writer, execute_chunked
 from lanecore.storage.records import (
     NO_PAYLOAD,
-    CommandRow,
+    PLAIN_ROW_WIDTH,
     DeadLetterId,
+    SavedRow,
     StoredCommand,
     StoredDeadLetter,
     check_count,
@@ -48,6 +50,7 @@ from lanecore.storage.records import (
     command_rows,
     dead_letter_from_row,
     dead_letter_row,
+    has_due_times,
     id_rows,
 )
 
@@ -63,6 +66,23 @@ def _read_commands(conn: sqlite3.Connection) -> list[StoredCommand]:
 
 def _read_dead_letters(conn: sqlite3.Connection) -> list[StoredDeadLetter]:
     return [dead_letter_from_row(row) for row in conn.execute(_schema.LOAD_DEAD_LETTERS)]
+
+
+def _save_mixed(rows: list[SavedRow], conn: sqlite3.Connection) -> None:
+    """Rows with and without due times, in order: each stretch through its own statement."""
+    for width, stretch in itertools.groupby(rows, len):
+        sql = _schema.SAVE_COMMAND if width == PLAIN_ROW_WIDTH else _schema.SAVE_DUE_COMMAND
+        execute_chunked(conn, _schema.MULTI_ROW[sql], stretch)
+
+
+def _save_op(name: str, rows: list[SavedRow], due_times: bool) -> Op:
+    """The one operation saving ``rows`` (atomic); without due times it batches with the
+    neighbouring saves into one statement."""
+    if not due_times:
+        return Op(name, sql=_schema.SAVE_COMMAND, rows=rows)
+    if min(map(len, rows)) > PLAIN_ROW_WIDTH:
+        return Op(name, sql=_schema.SAVE_DUE_COMMAND, rows=rows)
+    return Op(name, rows=rows, work=functools.partial(_save_mixed, rows))
 
 
 def _delete(sql: str, params: tuple[Any, ...], conn: sqlite3.Connection) -> int:
@@ -199,8 +219,8 @@ class SqliteStorage:
 
     @staticmethod
     def _save(commands: Iterable[StoredCommand], name: str) -> Op | None:
-        rows = command_rows(commands)  # every one checked before any is queued
-        return Op(name, sql=_schema.SAVE_COMMAND, rows=rows) if rows else None
+        rows, due_times = command_rows(commands)  # every one checked before any is queued
+        return _save_op(name, rows, due_times) if rows else None
 
     @staticmethod
     def _remove(command_ids: Iterable[str], name: str) -> Op | None:
@@ -246,19 +266,22 @@ class SqliteStorage:
     def save_command(self, command: StoredCommand) -> asyncio.Future[None]:
         """Insert or replace one command; done when its batch has committed."""
         rows = [command_row(command)]
-        return self._on_loop(Op("save_command", sql=_schema.SAVE_COMMAND, rows=rows))
+        return self._on_loop(_save_op("save_command", rows, has_due_times(rows)))
 
     def save_commands(self, commands: Iterable[StoredCommand]) -> asyncio.Future[None]:
         """Insert or replace many commands in one transaction (all or none)."""
         op = self._save(commands, "save_commands")
         return self._done_on_loop(None) if op is None else self._on_loop(op)
 
-    def save_checked_rows(self, rows: list[CommandRow]) -> asyncio.Future[None]:
+    def save_checked_rows(
+        self, rows: list[SavedRow], *, due_times: bool = False
+    ) -> asyncio.Future[None]:
         """save_commands for rows already made by ``command_row`` (the manager's batched
-        submit path): the same transaction, without re-reading each command's fields."""
+        submit path): the same transaction, without re-reading each command's fields.
+        ``due_times``: whether any row is a DueCommandRow (the caller knows; not re-checked)."""
         if not rows:
             return self._done_on_loop(None)
-        return self._on_loop(Op("save_commands", sql=_schema.SAVE_COMMAND, rows=rows))
+        return self._on_loop(_save_op("save_commands", rows, due_times))
 
     def load_commands(self) -> asyncio.Future[list[StoredCommand]]:
         """Every command, oldest created_at first; sees every write queued before it."""
