@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import builtins
 import json
-from typing import Any, Protocol
+from collections.abc import Awaitable
+from typing import Any, Protocol, cast
 
 from redis.asyncio import Redis
 
@@ -49,16 +50,16 @@ class RedisDeadLetters:
         """Every dead letter, oldest first."""
         client = await self._manager._connected()
         keys = self._manager.backend.keys
-        ids: list[str] = await client.zrange(keys.dlq, 0, -1)  # type: ignore[assignment]
+        ids = await cast("Awaitable[list[str]]", client.zrange(keys.dlq, 0, -1))
         if not ids:
             return []
-        texts: list[str | None] = await client.hmget(keys.dead, ids)  # type: ignore[assignment]
+        texts = await cast("Awaitable[list[str | None]]", client.hmget(keys.dead, ids))
         return [_letter(text) for text in texts if text is not None]
 
     async def get(self, command_id: str) -> DeadLetter | None:
         client = await self._manager._connected()
-        text: str | None = await client.hget(  # type: ignore[assignment]
-            self._manager.backend.keys.dead, command_id
+        text = await cast(
+            "Awaitable[str | None]", client.hget(self._manager.backend.keys.dead, command_id)
         )
         return None if text is None else _letter(text)
 

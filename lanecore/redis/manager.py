@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Awaitable, Iterable
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -100,8 +100,8 @@ class DistributedManager:
         config = self._remote_lanes.get(lane_id)
         if config is None:
             client = await self._connected()
-            text: str | None = await client.hget(  # type: ignore[assignment]
-                self.backend.keys.config, lane_id
+            text = await cast(
+                "Awaitable[str | None]", client.hget(self.backend.keys.config, lane_id)
             )
             if text is None:
                 raise LaneNotFound(lane_id, self.lane_ids)
@@ -413,7 +413,7 @@ class DistributedManager:
         in the namespace), commands waiting to retry and dead letters, in one transaction."""
         client = await self._connected()
         keys = self.backend.keys
-        lane_ids: list[str] = await client.zrange(keys.lanes, 0, -1)  # type: ignore[assignment]
+        lane_ids = await cast("Awaitable[list[str]]", client.zrange(keys.lanes, 0, -1))
         pipe = client.pipeline(transaction=True)
         for lane_id in lane_ids:
             pipe.llen(keys.queue(lane_id))
@@ -458,9 +458,7 @@ class DistributedManager:
         """The SPEC §9 counters per lane (cluster-wide), e.g.
         ``{"prompt": {"lane.commands.completed": 12, ...}}``."""
         client = await self._connected()
-        raw: dict[str, str] = await client.hgetall(  # type: ignore[assignment]
-            self.backend.keys.metrics
-        )
+        raw = await cast("Awaitable[dict[str, str]]", client.hgetall(self.backend.keys.metrics))
         out: dict[str, dict[str, int]] = {}
         for field, value in raw.items():
             lane_id, _, name = field.rpartition("|")
@@ -471,9 +469,7 @@ class DistributedManager:
         """Namespace counters: ``zombie_acks`` (acks refused for a stale fencing token),
         ``stalls`` (leases that expired), ``active`` (commands running cluster-wide)."""
         client = await self._connected()
-        raw: dict[str, str] = await client.hgetall(  # type: ignore[assignment]
-            self.backend.keys.info
-        )
+        raw = await cast("Awaitable[dict[str, str]]", client.hgetall(self.backend.keys.info))
         return {
             "zombie_acks": int(raw.get("zombie_acks", 0)),
             "stalls": int(raw.get("stalls", 0)),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -41,9 +41,9 @@ class Script:
     async def __call__(self, client: Redis, *args: Any) -> Any:
         keys = self._keys
         try:
-            return await client.evalsha(self.sha, len(keys), *keys, self._prefix, *args)
+            return await cast(Any, client.evalsha(self.sha, len(keys), *keys, self._prefix, *args))
         except NoScriptError:
-            return await client.eval(self.source, len(keys), *keys, self._prefix, *args)
+            return await cast(Any, client.eval(self.source, len(keys), *keys, self._prefix, *args))
 
     def queue(self, pipe: Pipeline, *args: Any, source: bool = False) -> None:
         """Add a call of this script to ``pipe`` (by its SHA, or its whole text with
