@@ -19,7 +19,15 @@ from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.crc import key_slot
-from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    ConnectionError,
+    MovedError,
+    ResponseError,
+    TimeoutError,
+    TryAgainError,
+)
 
 Address = tuple[str, int]
 
@@ -102,16 +110,25 @@ class _SlotMixin:
         self._probe_kwargs = {k: v for k, v in kwargs.items() if k not in ("host", "port")}
         super().__init__(**kwargs)
 
-    async def connect(self) -> None:
-        if self.is_connected:  # type: ignore[attr-defined]
-            return
-        route = self.route
-        owner = route.owner or await self._find_owner()
-        self.host, self.port = owner
+    async def _locate(self) -> None:
+        """Point this connection at the slot's owner (asking the cluster when unknown)."""
+        if not self.is_connected:  # type: ignore[attr-defined]
+            self.host, self.port = self.route.owner or await self._find_owner()
+
+    async def connect(self, *args: Any, **kwargs: Any) -> None:
+        await self._locate()
+        await super().connect(*args, **kwargs)  # type: ignore[misc]
+
+    async def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
+        # redis-py >= 6 (re)connects through this, not connect()
+        await self._locate()
+        await super().connect_check_health(*args, **kwargs)  # type: ignore[misc,unused-ignore]
+
+    async def _connect(self) -> None:
         try:
-            await super().connect()  # type: ignore[misc]
+            await super()._connect()  # type: ignore[misc]
         except (ConnectionError, TimeoutError, OSError):
-            route.forget(owner)
+            self.route.forget((self.host, self.port))
             raise
 
     async def _find_owner(self) -> Address:
@@ -150,8 +167,8 @@ class _SlotMixin:
         try:
             return await super().read_response(*args, **kwargs)  # type: ignore[misc]
         except ResponseError as exc:
-            message = str(exc)
-            if not message.startswith(_ELSEWHERE):
+            message = _elsewhere(exc)
+            if message is None:
                 raise
             self.route.moved(message)
             await self.disconnect(nowait=True)  # type: ignore[attr-defined]
@@ -168,6 +185,24 @@ class SSLSlotConnection(_SlotMixin, SSLConnection):
     """A TLS connection to the node serving the namespace's slot."""
 
     plain = SSLConnection
+
+
+def _elsewhere(error: ResponseError) -> str | None:
+    """The reply as Redis sent it (``MOVED <slot> <host>:<port>``...) if it says the slot is
+    served elsewhere, else None. Newer redis-py parsers raise MovedError/AskError with the
+    ``MOVED ``/``ASK `` word stripped from the text, older ones a plain ResponseError."""
+    message = str(error)
+    if message.startswith(_ELSEWHERE):
+        return message
+    if isinstance(error, MovedError):  # before AskError: it subclasses it
+        return f"MOVED {message}"
+    if isinstance(error, AskError):
+        return f"ASK {message}"
+    if isinstance(error, TryAgainError):
+        return f"TRYAGAIN {message}"
+    if isinstance(error, ClusterDownError):
+        return f"CLUSTERDOWN {message}"
+    return None
 
 
 def _text(value: Any) -> str:
