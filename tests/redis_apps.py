@@ -130,3 +130,26 @@ def plain() -> tuple[QueueManagerBuilder, dict[str, Any]]:
         .with_lane("low", LaneConfig(1, 8).with_retry_policy(RetryPolicy.fixed(1, 0.01)), 5)
     )
     return builder, {"echo": echo, "boom": boom}
+
+
+async def nap(payload: Any) -> Any:
+    """Log ``start`` to Redis, sleep ``sleep`` seconds, log ``done`` (not when cancelled)."""
+    c = client()
+    await c.rpush(key("starts"), payload["tag"])  # type: ignore[misc]
+    await asyncio.sleep(payload.get("sleep", 0.0))
+    await c.rpush(key("done"), payload["tag"])  # type: ignore[misc]
+    return payload["tag"]
+
+
+def controls() -> tuple[QueueManagerBuilder, dict[str, Any]]:
+    """Lanes with issue 13's controls (tests/test_redis_controls.py): a cost limit of 20 units
+    per second, a bound of 3 held commands, a plain lane, and a template for per-tenant lanes
+    of one running command each, removed after 0.6 s idle."""
+    builder = (
+        QueueManagerBuilder()
+        .with_lane("costed", LaneConfig(1, 8).with_cost_limit(RateLimitConfig.per_second(20)), 1)
+        .with_lane("bounded", LaneConfig(1, 1).with_max_pending(3), 2)
+        .with_lane("open", LaneConfig(1, 16), 3)
+        .with_lane_template("tenant:", LaneConfig(1, 1), 4, idle_ttl=0.6)
+    )
+    return builder, {"nap": nap, "echo": echo, "boom": boom, "logged": logged}

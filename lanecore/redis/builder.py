@@ -53,18 +53,6 @@ class DistributedBuilder(QueueManagerBuilder):
         )
 
     def build(self) -> DistributedManager:  # type: ignore[override]
-        if self._templates:
-            raise ValueError(
-                "with_lane_template() is not supported with a Redis backend yet: "
-                "configure each lane with with_lane()"
-            )
-        for lane_id, (config, _) in self._lanes.items():
-            for name in ("cost_limit", "max_pending"):
-                if getattr(config, name) is not None:
-                    raise ValueError(
-                        f"lane {lane_id!r}: LaneConfig.{name} is not supported with a Redis "
-                        "backend yet (the local QueueManager has it)"
-                    )
         return DistributedManager(
             self._redis_backend,
             [(lane_id, config, priority) for lane_id, (config, priority) in self._lanes.items()],
@@ -72,4 +60,5 @@ class DistributedBuilder(QueueManagerBuilder):
             dlq_size=self._dlq_size,
             event_buffer=self._event_buffer,
             overwrite_lanes=self._overwrite_lanes,
+            templates=list(self._templates.values()),
         )

@@ -35,6 +35,7 @@ def _letter(text: str) -> DeadLetter:
         data["error"],
         int(data["attempts"]),
         float(data["failed_at"]),
+        data.get("group"),
     )
 
 

@@ -19,12 +19,16 @@ class LaneConfigMismatch(ValueError):
     """The lanes stored in Redis for this namespace differ from this manager's."""
 
 
+def _bucket(rate: RateLimitConfig | None) -> list[Any] | None:
+    return None if rate is None or rate.is_unlimited else [rate.max_requests, rate.window]
+
+
 def spec(config: LaneConfig, priority: int) -> dict[str, Any]:
-    """Everything about a lane that every process of a namespace must agree on."""
+    """Everything about a lane that every process of a namespace must agree on (the cost
+    limit and max_pending only when set, so lanes stored before they existed still match)."""
     retry = config.retry_policy
-    rate = config.rate_limit
     boost = config.priority_boost
-    return {
+    fields: dict[str, Any] = {
         "priority": priority,
         "min_concurrency": config.min_concurrency,
         "max_concurrency": config.max_concurrency,
@@ -36,14 +40,17 @@ def spec(config: LaneConfig, priority: int) -> dict[str, Any]:
             retry.multiplier,
             retry.jitter,
         ],
-        "rate_limit": None
-        if rate is None or rate.is_unlimited
-        else [rate.max_requests, rate.window],
+        "rate_limit": _bucket(config.rate_limit),
         "priority_boost": None
         if boost is None or not boost.enabled
         else [boost.deadline, [list(step) for step in boost.steps]],
         "pressure_threshold": config.pressure_threshold,
     }
+    if _bucket(config.cost_limit) is not None:
+        fields["cost_limit"] = _bucket(config.cost_limit)
+    if config.max_pending is not None:
+        fields["max_pending"] = config.max_pending
+    return fields
 
 
 def encode(config: LaneConfig, priority: int) -> str:
@@ -70,6 +77,10 @@ def decode(text: str) -> tuple[LaneConfig, int]:
         priority_boost=boost,
         pressure_threshold=data["pressure_threshold"],
     )
+    if data.get("cost_limit") is not None:
+        config = config.with_cost_limit(RateLimitConfig(*data["cost_limit"]))
+    if data.get("max_pending") is not None:
+        config = config.with_max_pending(int(data["max_pending"]))
     return config, int(data["priority"])
 
 
@@ -87,14 +98,19 @@ def describe_difference(lane_id: str, stored: str, mine: str) -> str:
     return f"{what} differs from the one stored in Redis: " + ", ".join(diffs)
 
 
+def _per_ms(rate: RateLimitConfig | None) -> tuple[float, int]:
+    """A bucket's refill per millisecond and capacity ((0, 0): no bucket)."""
+    if rate is None or rate.is_unlimited:
+        return 0.0, 0
+    return rate.tokens_per_second / 1000.0, int(rate.max_requests or 0)
+
+
 def runtime_args(lane_id: str, config: LaneConfig, priority: int) -> list[Any]:
-    """The 10 per-lane fields of config.lua: id, JSON, priority, min, max, tokens per ms,
-    bucket capacity, boost deadline ms, boost steps, pressure threshold (0: none)."""
-    rate = config.rate_limit
-    per_ms, capacity = 0.0, 0
-    if rate is not None and not rate.is_unlimited:
-        per_ms = rate.tokens_per_second / 1000.0
-        capacity = int(rate.max_requests or 0)
+    """The per-lane fields of store_lane (common.lua, LANE_FIELDS): id, JSON, priority, min,
+    max, tokens per ms, bucket capacity, boost deadline ms, boost steps, pressure threshold
+    (0: none), cost units per ms, cost capacity (0, 0: no cost limit), max pending (0: none)."""
+    per_ms, capacity = _per_ms(config.rate_limit)
+    cost_per_ms, cost_capacity = _per_ms(config.cost_limit)
     boost = config.priority_boost
     deadline_ms, steps = 0.0, ""
     if boost is not None and boost.deadline is not None:
@@ -111,6 +127,9 @@ def runtime_args(lane_id: str, config: LaneConfig, priority: int) -> list[Any]:
         repr(deadline_ms),
         steps,
         config.pressure_threshold or 0,
+        repr(cost_per_ms),
+        cost_capacity,
+        config.max_pending or 0,
     ]
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Iterable
+from collections import deque
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, cast
 
 from redis.asyncio import Redis
@@ -20,19 +21,25 @@ from redis.asyncio import Redis
 from lanecore._durations import Duration, to_seconds
 from lanecore.config import LaneConfig
 from lanecore.durable import HandlerRegistry
-from lanecore.errors import LaneNotFound, ShutdownInProgress
+from lanecore.errors import LaneFull, LaneNotFound, ShutdownInProgress
 from lanecore.events import SHUTDOWN_STARTED, EventFilter, EventHub, EventStream
+from lanecore.groups import check_group
 from lanecore.redis import lanes as lane_codec
 from lanecore.redis.base import BackendBase
 from lanecore.redis.dlq import RedisDeadLetters
 from lanecore.redis.events import EventReader
 from lanecore.redis.handle import RemoteHandle
+from lanecore.redis.options import pack as pack_options
 from lanecore.redis.submitter import Submitter
 from lanecore.redis.worker import Worker
 from lanecore.stats import LaneStatus, QueueStats
 from lanecore.storage.records import encode_payload
+from lanecore.templates import LaneTemplate, check_lane_spec
 
 logger = logging.getLogger("lanecore.redis")
+
+ROOM_POLL = (0.005, 0.1)  # put(): first and longest pause between tries on a full lane
+DROP_POLL = 0.02  # remove_lane(): pause between checks that the lane is empty
 
 
 class DistributedManager:
@@ -47,22 +54,31 @@ class DistributedManager:
         dlq_size: int = 1000,
         event_buffer: int = 1024,
         overwrite_lanes: bool = False,
+        templates: Sequence[LaneTemplate] = (),
     ) -> None:
-        if not lanes:
-            raise ValueError("a distributed manager needs at least one lane")
-        lane_codec.check_lease(lanes, backend.lease, backend.grace)
+        if not lanes and not templates:
+            raise ValueError("a distributed manager needs at least one lane or lane template")
+        lane_codec.check_lease(
+            [*lanes, *((t.prefix, t.config, t.priority) for t in templates)],
+            backend.lease,
+            backend.grace,
+        )
         self.backend = backend
         self._lanes: dict[str, tuple[LaneConfig, int]] = {
             lane_id: (config, priority) for lane_id, config, priority in lanes
         }
         self._remote_lanes: dict[str, LaneConfig] = {}
+        self._templates = list(templates)
+        self._templated: dict[str, LaneTemplate] = {}  # lanes this process made from one
+        self._removing: set[str] = set()
+        self._room: dict[str, deque[asyncio.Future[None]]] = {}  # put() waiters per lane
         self._global = global_concurrency
         self._dlq_size = dlq_size
         self._overwrite = overwrite_lanes
         self._registry = HandlerRegistry()
         self._hub = EventHub(event_buffer)
         self._events = EventReader(backend, self._hub)
-        self._submitter = Submitter(backend, self._connected_void)
+        self._submitter = Submitter(backend, self._connected_void, self._lane_defs, self._stop)
         self._dlq = RedisDeadLetters(self)
         self._client: Redis | None = None
         self._connecting: asyncio.Task[Redis] | None = None
@@ -173,7 +189,13 @@ class DistributedManager:
         if run_worker and self._worker is None:
             if not self._registry.command_types:
                 raise ValueError("start(worker=True) needs at least one registered handler")
-            self._worker = Worker(self.backend, self._registry.handler, self._lane_config)
+            self._worker = Worker(
+                self.backend,
+                self._registry.handler,
+                self._lane_config,
+                worker_id=self._submitter.client_id,
+                sweep_lanes=bool(self._templates),
+            )
             self._worker.start()
             if self._shutdown:
                 self._worker.stop_claiming()
@@ -258,6 +280,36 @@ class DistributedManager:
             await self.close()
 
     # ------------------------------------------------------------------ submitting
+    def _submit_lane(self, lane_id: str) -> LaneConfig:
+        """The config of the lane a submit goes to (made from a template if need be)."""
+        if self._shutdown:
+            raise ShutdownInProgress("the manager was shut down; submit is refused")
+        known = self._lanes.get(lane_id)
+        if known is not None and lane_id not in self._removing:
+            return known[0]
+        remote = self._remote_lanes.get(lane_id)
+        if remote is not None:
+            return remote
+        if isinstance(lane_id, str) and lane_id not in self._removing:
+            for template in self._templates:
+                if lane_id.startswith(template.prefix):
+                    self._lanes[lane_id] = (template.config, template.priority)
+                    self._templated[lane_id] = template
+                    return template.config
+        raise LaneNotFound(lane_id, self.lane_ids)
+
+    def _lane_defs(self, lane_ids: set[str]) -> list[Any]:
+        """submit.lua's templated lane definitions for the lanes of one batch: the script
+        makes a lane that is missing (never made, or swept while idle) before queueing."""
+        fields: list[Any] = [0]
+        for lane_id in lane_ids:
+            template = self._templated.get(lane_id)
+            if template is not None:
+                fields += lane_codec.runtime_args(lane_id, template.config, template.priority)
+                fields.append(int(template.idle_ttl * 1000))
+                fields[0] += 1
+        return fields
+
     def submit(
         self,
         lane_id: str,
@@ -265,16 +317,20 @@ class DistributedManager:
         payload: Any = None,
         *,
         command_id: str | None = None,
+        cost: int | None = None,
+        delay: Duration | None = None,
+        group: str | None = None,
     ) -> RemoteHandle:
         """Queue a named command (a plain call; the batch of this loop iteration goes to
         Redis as one script call). Returns a RemoteHandle whose ``persisted()`` is the
         acknowledgement. A ``command_id`` that already exists is never queued twice: the
         handle follows the existing command (or resolves with its stored outcome).
-        LaneNotFound, ShutdownInProgress and TypeError (payload not JSON) are raised here."""
-        if self._shutdown:
-            raise ShutdownInProgress("the manager was shut down; submit is refused")
-        if lane_id not in self._lanes:
-            raise LaneNotFound(lane_id, self.lane_ids)
+        ``cost``, ``delay`` and ``group`` as on the local manager. LaneNotFound,
+        ShutdownInProgress, TypeError (payload not JSON) and bad options are raised here; a
+        lane at its ``max_pending`` (checked atomically in Redis) fails ``persisted()`` and
+        the handle with LaneFull, nothing queued."""
+        config = self._submit_lane(lane_id)
+        options = pack_options(lane_id, config, cost, delay, group)
         if not isinstance(command_type, str) or not command_type:
             raise TypeError(f"command_type must be a non-empty str, got {command_type!r}")
         try:
@@ -301,19 +357,67 @@ class DistributedManager:
         handle.command_type = command_type
         handle._stored = loop.create_future()
         handle._manager = self
-        submitter.add((handle, lane_id, command_type, text))
+        submitter.add((handle, lane_id, command_type, text, options))
         return handle
 
     def submit_many(self, lane_id: str, commands: Iterable[tuple[str, Any]]) -> list[RemoteHandle]:
         """Submit ``(command_type, payload)`` pairs; all are checked before any is queued."""
         batch = list(commands)
-        if self._shutdown:
-            raise ShutdownInProgress("the manager was shut down; submit is refused")
-        if lane_id not in self._lanes:
-            raise LaneNotFound(lane_id, self.lane_ids)
+        self._submit_lane(lane_id)
         for command_type, payload in batch:
             encode_payload(command_type, payload)
         return [self.submit(lane_id, command_type, payload) for command_type, payload in batch]
+
+    async def put(
+        self,
+        lane_id: str,
+        command_type: str,
+        payload: Any = None,
+        *,
+        command_id: str | None = None,
+        cost: int | None = None,
+        delay: Duration | None = None,
+        group: str | None = None,
+    ) -> RemoteHandle:
+        """``submit``, waiting for room in a lane bounded by ``with_max_pending``; returns
+        the handle once Redis holds the command. This process's waiters on a lane go in
+        arrival order (the head retries as the lane drains, every ``ROOM_POLL`` at most);
+        cancelling a waiting ``put`` queues nothing."""
+        pack_options(lane_id, self._submit_lane(lane_id), cost, delay, group)  # fail now
+        waiters = self._room.setdefault(lane_id, deque())
+        turn = asyncio.get_running_loop().create_future()
+        waiters.append(turn)
+        if waiters[0] is turn:
+            turn.set_result(None)
+        try:
+            await turn
+            pause = ROOM_POLL[0]
+            while True:
+                handle = self.submit(
+                    lane_id,
+                    command_type,
+                    payload,
+                    command_id=command_id,
+                    cost=cost,
+                    delay=delay,
+                    group=group,
+                )
+                try:
+                    await handle.persisted()
+                    return handle
+                except LaneFull:
+                    handle.exception()  # retrieved: this try is over
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, ROOM_POLL[1])
+                except BaseException:
+                    handle.cancel()  # a cancelled put leaves nothing queued
+                    raise
+        finally:
+            waiters.remove(turn)
+            if waiters and not waiters[0].done():
+                waiters[0].set_result(None)
+            if not waiters:
+                del self._room[lane_id]
 
     async def _retry_dead_letter(self, command_id: str) -> RemoteHandle:
         client = await self._connected()
@@ -351,6 +455,26 @@ class DistributedManager:
             return True
         return False
 
+    async def cancel_group(self, group: str) -> int:
+        """Cancel every pending, scheduled, retrying and running command of ``group``
+        cluster-wide; returns how many. A running one's slot is freed at once and the worker
+        running it (any process) cancels its task; its handles are cancelled."""
+        check_group(group)
+        client = await self._connected()
+        return int(
+            await self.backend.scripts.group(client, "cancel", group, self.backend.result_ttl_ms)
+        )
+
+    async def group_size(self, group: str) -> int:
+        """How many commands of ``group`` are unfinished (cluster-wide)."""
+        check_group(group)
+        client = await self._connected()
+        return int(await self.backend.scripts.group(client, "size", group))
+
+    def _stop(self, command_id: str, token: str) -> None:
+        if self._worker is not None:
+            self._worker.stop(command_id, token)
+
     def _cancel_later(self, command_id: str) -> None:
         """A handle was cancelled: cancel its command in Redis in the background."""
         if self._closed:
@@ -368,9 +492,81 @@ class DistributedManager:
 
     async def _pause(self, lane_id: str, flag: str) -> None:
         if lane_id not in self._lanes:
-            raise LaneNotFound(lane_id, self.lane_ids)
+            await self._lane_config(lane_id)  # LaneNotFound unless another process added it
         client = await self._connected()
         await self.backend.scripts.pause(client, lane_id, flag)
+
+    # ------------------------------------------------------------------ lanes at run time
+    async def add_lane(self, lane_id: str, config: LaneConfig | None, priority: int) -> None:
+        """Add a lane to the namespace while running: every process can submit to it once it
+        knows it (this one at once), every worker claims from it. A lane of that id already
+        in the namespace raises ValueError; bad values raise as for ``with_lane``."""
+        lane_id, config, priority = check_lane_spec(
+            lane_id, LaneConfig() if config is None else config, priority
+        )
+        lane_codec.check_lease(
+            [(lane_id, config, priority)], self.backend.lease, self.backend.grace
+        )
+        if self._shutdown:
+            raise ShutdownInProgress("the manager was shut down; no lanes can be added")
+        if lane_id in self._lanes and lane_id not in self._removing:
+            raise ValueError(f"duplicate lane id {lane_id!r}")
+        client = await self._connected()
+        args = lane_codec.runtime_args(lane_id, config, priority)
+        reply = await self.backend.scripts.lanes(client, "add", *args)
+        if reply[0] == "exists":
+            raise ValueError(
+                f"duplicate lane id {lane_id!r}: namespace {self.backend.namespace!r} already "
+                f"has it (stored config {reply[1]})"
+            )
+        self._removing.discard(lane_id)
+        self._lanes[lane_id] = (config, priority)
+        self._remote_lanes.pop(lane_id, None)
+
+    async def refresh_lanes(self) -> list[str]:
+        """Learn the lanes other processes added at run time, so ``submit`` here accepts
+        them (a lane removed since is refused by Redis: LaneNotFound from ``persisted()``);
+        returns every lane id of the namespace."""
+        client = await self._connected()
+        keys = self.backend.keys
+        pipe = client.pipeline(transaction=True)
+        pipe.zrange(keys.lanes, 0, -1)
+        pipe.hgetall(keys.config)
+        lane_ids, stored = await pipe.execute()
+        self._remote_lanes = {
+            lane_id: lane_codec.decode(stored[lane_id])[0]
+            for lane_id in lane_ids
+            if lane_id not in self._lanes and lane_id in stored
+        }
+        return list(lane_ids)
+
+    async def remove_lane(self, lane_id: str, *, cancel_pending: bool = False) -> None:
+        """Remove a lane from the namespace: submits to it are refused at once (LaneNotFound,
+        here at once and in every process by the submit script), what it holds runs to the
+        end (``cancel_pending=True``: its pending, delayed and retrying commands are
+        cancelled; running ones finish), then it is deleted from Redis."""
+        if not isinstance(cancel_pending, bool):
+            raise TypeError(f"cancel_pending must be a bool, got {cancel_pending!r}")
+        if lane_id not in self._lanes or lane_id in self._removing:
+            await self._lane_config(lane_id)  # LaneNotFound unless another process added it
+        client = await self._connected()
+        self._removing.add(lane_id)
+        scripts, ttl = self.backend.scripts, self.backend.result_ttl_ms
+        try:
+            if (
+                await scripts.lanes(client, "close", lane_id, "1" if cancel_pending else "0", ttl)
+                < 0
+            ):
+                raise LaneNotFound(lane_id, self.lane_ids)
+            while not await scripts.lanes(client, "drop", lane_id):
+                await asyncio.sleep(DROP_POLL)
+        except BaseException:
+            self._removing.discard(lane_id)
+            raise
+        self._lanes.pop(lane_id, None)
+        self._templated.pop(lane_id, None)
+        self._remote_lanes.pop(lane_id, None)
+        self._removing.discard(lane_id)
 
     # ------------------------------------------------------------------ observing
     def subscribe(self, *, buffer_size: int | None = None) -> EventStream:
@@ -417,7 +613,7 @@ class DistributedManager:
         pipe = client.pipeline(transaction=True)
         for lane_id in lane_ids:
             pipe.llen(keys.queue(lane_id))
-            pipe.hmget(keys.lane(lane_id), ["pr", "min", "max", "act", "pause", "ord"])
+            pipe.hmget(keys.lane(lane_id), ["pr", "min", "max", "act", "pause", "ord", "sch"])
         pipe.hget(keys.info, "gcap")
         pipe.zcard(keys.delayed)
         pipe.zcard(keys.dlq)
@@ -433,7 +629,7 @@ class DistributedManager:
         lanes: dict[str, LaneStatus] = {}
         for index, lane_id in enumerate(lane_ids):
             pending = int(rows[2 * index])
-            priority, low, high, active, paused, _ = fields[index]
+            priority, low, high, active, paused, _, scheduled = fields[index]
             lanes[lane_id] = LaneStatus(
                 lane_id,
                 int(priority or 0),
@@ -445,12 +641,14 @@ class DistributedManager:
                 paused == "1",
                 False,
                 granted[index],
+                int(scheduled or 0),
             )
+        scheduled_total = sum(s.scheduled for s in lanes.values())
         return QueueStats(
             sum(s.pending for s in lanes.values()),
             sum(s.active for s in lanes.values()),
             int(rows[-1]),
-            int(rows[-2]),
+            max(0, int(rows[-2]) - scheduled_total),  # the delayed set holds both kinds
             lanes,
         )
 

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
-NAMES = ("submit", "step", "renew", "reap", "config", "cancel", "dlq", "pause")
+NAMES = ("submit", "step", "renew", "reap", "config", "cancel", "dlq", "pause", "group", "lanes")
 
 
 @cache
@@ -67,3 +67,5 @@ class Scripts:
         self.cancel = Script("cancel", keys, prefix)
         self.dlq = Script("dlq", keys, prefix)
         self.pause = Script("pause", keys, prefix)
+        self.group = Script("group", keys, prefix)
+        self.lanes = Script("lanes", keys, prefix)

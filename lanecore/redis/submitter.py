@@ -16,6 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from lanecore.errors import LaneFull, LaneNotFound
 from lanecore.redis.base import TRANSIENT, BackendBase, BackendClosed
 from lanecore.redis.handle import RemoteHandle, settle
 from lanecore.redis.replication import CommandLost, NotReplicated, call_replicated
@@ -23,16 +24,25 @@ from lanecore.redis.stopping import cancel_and_wait
 
 logger = logging.getLogger("lanecore.redis")
 
-Entry = tuple[RemoteHandle, str, str, str]  # handle, lane id, command type, payload JSON
+Entry = tuple[RemoteHandle, str, str, str, str]  # handle, lane, type, payload JSON, options
+LaneDefs = Callable[[set[str]], list[Any]]  # templated lanes among these ids: n, then fields
 CHUNK = 2000  # commands per submit script call (keeps one call's Redis time short)
 
 
 class Submitter:
     """Sends submits in batches and resolves handles from published results."""
 
-    def __init__(self, backend: BackendBase, ready: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        backend: BackendBase,
+        ready: Callable[[], Awaitable[None]],
+        lane_defs: LaneDefs,
+        stop: Callable[[str, str], None],
+    ) -> None:
         self._backend = backend
         self._ready = ready
+        self._lane_defs = lane_defs
+        self._stop = stop
         self.client_id = uuid.uuid4().hex[:16]
         self.channel = backend.keys.channel(self.client_id)
         self.outstanding: dict[str, RemoteHandle] = {}
@@ -74,9 +84,10 @@ class Submitter:
             wait_ms = max(1, int(backend.replication_timeout * 1000))
             for start in range(0, len(batch), CHUNK):
                 chunk = batch[start : start + CHUNK]
-                args: list[Any] = [self.channel, len(chunk)]
-                for handle, lane_id, command_type, payload in chunk:
-                    args += (handle.command_id, lane_id, command_type, payload)
+                args: list[Any] = [self.channel, *self._lane_defs({e[1] for e in chunk})]
+                args.append(len(chunk))
+                for handle, lane_id, command_type, payload, options in chunk:
+                    args += (handle.command_id, lane_id, command_type, payload, options)
 
                 def call(args: list[Any] = args) -> Awaitable[Any]:
                     return script(client, *args)
@@ -104,16 +115,15 @@ class Submitter:
         NotReplicated when ``unreplicated``: WAIT found no replica), and its handle when the
         reply already carries the outcome (a re-submitted id)."""
         timeout = self._backend.replication_timeout
-        for index, (handle, lane_id, _, _) in enumerate(chunk):
+        for index, (handle, lane_id, *_) in enumerate(chunk):
             status, value = reply[2 * index], reply[2 * index + 1]
-            if status == "nolane":
-                from lanecore.errors import LaneNotFound
-
-                error = LaneNotFound(lane_id)
+            if status in ("nolane", "full"):
+                error = LaneNotFound(lane_id) if status == "nolane" else LaneFull(lane_id, value)
                 handle._stored.set_exception(error)
                 handle._stored.exception()
                 if not handle.done():
                     handle.set_exception(error)
+                    handle.exception()  # persisted() reports it; awaiting the handle too
                 continue
             if handle._stored.done():
                 pass
@@ -191,6 +201,9 @@ class Submitter:
             return
         outstanding = self.outstanding
         for command_id, status, value in entries:
+            if status == "stop":  # cancel_group reached a command this process runs
+                self._stop(command_id, str(value))
+                continue
             handle = outstanding.get(command_id)
             if handle is not None:
                 settle(handle, status, value)

@@ -25,6 +25,7 @@ logger = logging.getLogger("lanecore.redis")
 ACK_FIELDS = 7
 CLAIM_FIELDS = 7
 REAP_LIMIT = 500
+SWEEP_LIMIT = 200  # templated lanes looked at per heartbeat
 
 
 class Running:
@@ -49,11 +50,17 @@ class Worker:
         backend: BackendBase,
         handler: Callable[[str], Handler],
         lane_config: Callable[[str], Awaitable[LaneConfig]],
+        *,
+        worker_id: str | None = None,
+        sweep_lanes: bool = False,
     ) -> None:
         self._backend = backend
         self._handler = handler
         self._lane_config = lane_config
-        self.worker_id = uuid.uuid4().hex[:16]
+        # cancel_group tells a worker to stop a command on channel r:<worker id>, which is
+        # its manager's result channel when the manager passes its client id here
+        self.worker_id = worker_id or uuid.uuid4().hex[:16]
+        self._sweep_lanes = sweep_lanes
         self.concurrency = backend.concurrency
         self.running: dict[str, Running] = {}
         self._acks: list[Any] = []
@@ -176,6 +183,15 @@ class Worker:
                     raise error
                 await asyncio.sleep(jittered(0.1))  # Redis is away: the claim call will wait
 
+    def stop(self, command_id: str, token: str) -> None:
+        """Cancel the task of a command cancel_group cancelled in Redis (its slot is already
+        free there; nothing is acked)."""
+        running = self.running.get(command_id)
+        if running is not None and running.token == token:
+            del self.running[command_id]
+            running.task.cancel()
+            self._kick.set()
+
     # ------------------------------------------------------------------ running commands
     def _launch(self, fields: list[Any]) -> None:
         command_id, token = fields[0], str(fields[1])
@@ -267,6 +283,8 @@ class Worker:
                     REAP_LIMIT,
                     backend.max_stalls,
                 )
+                if self._sweep_lanes:
+                    await scripts.lanes(client, "sweep", SWEEP_LIMIT)
             except TRANSIENT as exc:
                 logger.warning("lanecore.redis: heartbeat failed (%s); retrying", exc)
             except asyncio.CancelledError:

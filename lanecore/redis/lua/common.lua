@@ -78,10 +78,13 @@ end
 
 local function dead_letter(id, lane, ctype, attempts, err_json, err_text, channels, now)
   local ck = cmd_key(id)
+  local group = redis.call('HGET', ck, 'g') or nil
   local seq = redis.call('HINCRBY', K_INFO, 'dlseq', 1)
   redis.call('ZADD', K_DLQ, seq, id)
   redis.call('HSET', K_DEAD, id, cjson.encode({command_id = id, command_type = ctype,
-    lane_id = lane, error = err_text, attempts = attempts, failed_at = now / 1000}))
+    lane_id = lane, error = err_text, attempts = attempts, failed_at = now / 1000,
+    group = group}))
+  if group then redis.call('SREM', P .. 'g:' .. group, id) end
   redis.call('HSET', ck, 's', 'dead', 'err', err_json)
   redis.call('PERSIST', ck)
   local size = tonumber(redis.call('HGET', K_INFO, 'dlqsize') or '1000')
@@ -95,7 +98,49 @@ local function dead_letter(id, lane, ctype, attempts, err_json, err_text, channe
   end
   count(lane, 'lane.commands.failed')
   count(lane, 'lane.commands.dead_lettered')
-  emit('queue.command.dead_lettered', {lane_id = lane, command_id = id, command_type = ctype}, now)
-  emit('queue.command.failed', {lane_id = lane, command_id = id, error = err_text}, now)
+  emit('queue.command.dead_lettered', {lane_id = lane, command_id = id, command_type = ctype,
+    group = group}, now)
+  emit('queue.command.failed', {lane_id = lane, command_id = id, error = err_text,
+    group = group}, now)
   reply(channels, id, 'err', err_json)
+end
+
+-- Lane definitions (config.lua, lanes.lua, and submit.lua for templated lanes): LANE_FIELDS
+-- ARGV entries from index b: id, config JSON, priority, min, max, tokens per ms (0:
+-- unlimited), bucket capacity, boost deadline ms (0: none), boost steps
+-- ("before_ms:levels;..."), pressure threshold (0: none), cost units per ms (0: no cost
+-- limit), cost bucket capacity, max pending (0: unbounded).
+local LANE_FIELDS = 13
+local function store_lane(b, now)
+  local lane, lk = ARGV[b], lane_key(ARGV[b])
+  local old = redis.call('HGET', K_CONFIG, lane)
+  redis.call('HSET', K_CONFIG, lane, ARGV[b + 1])
+  redis.call('ZADD', K_LANES, tonumber(ARGV[b + 2]), lane)
+  redis.call('HSET', lk, 'pr', ARGV[b + 2], 'min', ARGV[b + 3], 'max', ARGV[b + 4],
+    'rate', ARGV[b + 5], 'cap', ARGV[b + 6], 'bd', ARGV[b + 7], 'bs', ARGV[b + 8],
+    'pt', ARGV[b + 9], 'crate', ARGV[b + 10], 'ccap', ARGV[b + 11], 'mp', ARGV[b + 12])
+  redis.call('HSETNX', lk, 'act', 0)
+  redis.call('HDEL', lk, 'closed')
+  if redis.call('HEXISTS', lk, 'ord') == 0 then
+    redis.call('HSET', lk, 'ord', redis.call('HINCRBY', K_INFO, 'lord', 1))
+  end
+  if old ~= ARGV[b + 1] or redis.call('HEXISTS', lk, 'tok') == 0 then
+    redis.call('HSET', lk, 'tok', ARGV[b + 6], 'ts', now, 'ctok', ARGV[b + 11], 'cts', now)
+  end
+  -- a lane stored without a threshold (now or by an overwriting manager) is never under
+  -- pressure: drop a stale flag so a later threshold starts from a clean state
+  if tonumber(ARGV[b + 9]) == 0 then redis.call('HDEL', lk, 'prs') end
+end
+
+-- Commands of a group: the set P..'g:'..group of their ids, left when they finish.
+local function group_key(group) return P .. 'g:' .. group end
+local function ungroup(id, group)
+  if group and group ~= '' then redis.call('SREM', group_key(group), id) end
+end
+
+-- A lane's held count: its delayed ('dl' set: submitted with delay=, also counted in 'sch')
+-- and retrying commands, which count against max_pending without being in its queue.
+local function unhold(lane, delayed)
+  redis.call('HINCRBY', lane_key(lane), 'held', -1)
+  if delayed then redis.call('HINCRBY', lane_key(lane), 'sch', -1) end
 end

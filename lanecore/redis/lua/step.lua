@@ -34,8 +34,10 @@ for _ = 1, tonumber(ARGV[6]) do
   local delay, err_text, timed_out = tonumber(ARGV[i + 4]), ARGV[i + 5], ARGV[i + 6]
   i = i + 7
   local ck = cmd_key(id)
-  local rec = redis.call('HMGET', ck, 'k', 's', 'l', 't', 'r', 'a')
-  if rec[2] ~= 'a' or rec[1] ~= token then
+  local rec = redis.call('HMGET', ck, 'k', 's', 'l', 't', 'r', 'a', 'g')
+  if rec[2] == 'x' then
+    -- cancelled while it ran (cancel_group freed its slot then): the outcome is dropped
+  elseif rec[2] ~= 'a' or rec[1] ~= token then
     rejected = rejected + 1
     redis.call('HINCRBY', K_INFO, 'zombie_acks', 1)
   else
@@ -44,37 +46,52 @@ for _ = 1, tonumber(ARGV[6]) do
     redis.call('HINCRBY', lane_key(lane), 'act', -1)
     redis.call('HINCRBY', K_INFO, 'act', -1)
 
+    local group = rec[7] or nil
     if timed_out == '1' then
       count(lane, 'lane.commands.timeout')
-      emit('queue.command.timeout', {lane_id = lane, command_id = id, error = err_text}, now)
+      emit('queue.command.timeout', {lane_id = lane, command_id = id, error = err_text,
+        group = group}, now)
     end
     if kind == 'ok' then
       redis.call('HSET', ck, 's', 'ok', 'res', value, 'k', '0')
       redis.call('HDEL', ck, 'p')
       redis.call('PEXPIRE', ck, ttl)
       count(lane, 'lane.commands.completed')
-      emit('queue.command.completed', {lane_id = lane, command_id = id}, now)
+      emit('queue.command.completed', {lane_id = lane, command_id = id, group = group}, now)
       reply(rec[5], id, 'ok', value)
+      ungroup(id, group)
     elseif kind == 'retry' then
       redis.call('HSET', ck, 's', 'd', 'k', '0')
       redis.call('ZADD', K_DELAYED, now + delay, id)
+      redis.call('HINCRBY', lane_key(lane), 'held', 1)
       count(lane, 'lane.commands.retried')
-      emit('queue.command.retry', {lane_id = lane, command_id = id, attempt = tonumber(rec[6])}, now)
+      emit('queue.command.retry', {lane_id = lane, command_id = id, attempt = tonumber(rec[6]),
+        group = group}, now)
     else
       dead_letter(id, lane, rec[4], tonumber(rec[6]), value, err_text, rec[5], now)
     end
   end
 end
 
--- due retries re-enter at the back of their lane
+-- due retries and delayed submits enter at the back of their lane
 local due = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', now, 'LIMIT', 0, 1000)
 for _, id in ipairs(due) do
   redis.call('ZREM', K_DELAYED, id)
-  local lane = redis.call('HGET', cmd_key(id), 'l')
+  local f = redis.call('HMGET', cmd_key(id), 'l', 'dl')
+  local lane = f[1]
   if lane then
+    unhold(lane, f[2] == '1')
     redis.call('HSET', cmd_key(id), 's', 'p')
+    if f[2] then redis.call('HDEL', cmd_key(id), 'dl') end
     pressure(lane, redis.call('RPUSH', queue_key(lane), id), now)
   end
+end
+
+-- the cost of a lane's head command (1 for an empty lane: it is not picked anyway)
+local function head_cost(lane)
+  local head = redis.call('LINDEX', queue_key(lane), 0)
+  if not head then return 1 end
+  return tonumber(redis.call('HGET', cmd_key(head), 'co') or '1') or 1
 end
 
 -- load the lanes
@@ -82,12 +99,12 @@ local names = redis.call('ZRANGE', K_LANES, 0, -1)
 local lanes = {}
 for index, name in ipairs(names) do
   local f = redis.call('HMGET', lane_key(name), 'pr', 'min', 'max', 'act', 'rate', 'cap', 'tok',
-    'ts', 'pause', 'bd', 'bs', 'rr', 'ord')
+    'ts', 'pause', 'bd', 'bs', 'rr', 'ord', 'crate', 'ccap', 'ctok', 'cts')
   local L = {id = name, index = index, pr = tonumber(f[1]) or 0, min = tonumber(f[2]) or 1,
     max = tonumber(f[3]) or 1, act = tonumber(f[4]) or 0, rate = tonumber(f[5]) or 0,
     cap = tonumber(f[6]) or 0, tok = tonumber(f[7]) or 0, ts = tonumber(f[8]) or now,
     pause = f[9] == '1', rr = tonumber(f[12]) or 0, ord = tonumber(f[13]) or (1e15 + index),
-    pend = redis.call('LLEN', queue_key(name)), claimed = 0}
+    pend = redis.call('LLEN', queue_key(name)), claimed = 0, crate = tonumber(f[14]) or 0}
   L.eff = L.pr
   local deadline = tonumber(f[10]) or 0
   if deadline > 0 and L.pend > 0 then
@@ -107,6 +124,13 @@ for index, name in ipairs(names) do
   if L.rate > 0 then
     L.tok = math.min(L.cap, L.tok + (now - L.ts) * L.rate)
     L.ts = now
+  end
+  if L.crate > 0 then
+    -- the cost bucket: the head command pays its cost 'co' (default 1) at dispatch
+    L.ccap = tonumber(f[15]) or 0
+    L.ctok = math.min(L.ccap, (tonumber(f[16]) or L.ccap) + (now - (tonumber(f[17]) or now)) * L.crate)
+    L.cts = now
+    L.hcost = head_cost(name)
   end
   lanes[#lanes + 1] = L
 end
@@ -146,7 +170,8 @@ local function pick()
     if free <= 0 then return nil end
     for _, L in ipairs(lanes) do
       -- paused lanes and lanes out of tokens hold no reservation
-      if L.pend > 0 and not L.pause and L.act < L.grant and (L.rate <= 0 or L.tok >= 1) then
+      if L.pend > 0 and not L.pause and L.act < L.grant and (L.rate <= 0 or L.tok >= 1)
+          and (L.crate <= 0 or L.ctok >= L.hcost) then
         reserve = reserve + L.grant - L.act
       end
     end
@@ -154,8 +179,11 @@ local function pick()
   for _, L in ipairs(lanes) do
     if L.pend > 0 and not L.pause and L.act < L.max
         and (gcap == 0 or free > reserve or L.act < L.grant) then
-      if L.rate <= 0 or L.tok >= 1 then return L end
-      note_wait((1 - L.tok) / L.rate)
+      local rated = L.rate > 0 and L.tok < 1
+      local costed = L.crate > 0 and L.ctok < L.hcost
+      if not rated and not costed then return L end
+      if rated then note_wait((1 - L.tok) / L.rate) end
+      if costed then note_wait((L.hcost - L.ctok) / L.crate) end
     end
   end
   return nil
@@ -172,7 +200,7 @@ while true do
   L.pend = L.pend - 1
   pressure(L.id, L.pend, now)
   local ck = cmd_key(id)
-  local rec = redis.call('HMGET', ck, 't', 'p', 'a', 'at', 's')
+  local rec = redis.call('HMGET', ck, 't', 'p', 'a', 'at', 's', 'g')
   if rec[5] == 'p' then
     local token = redis.call('INCR', K_FENCE)
     local attempt = (tonumber(rec[3]) or 0) + 1
@@ -182,6 +210,7 @@ while true do
     L.claimed = L.claimed + 1
     gact = gact + 1
     if L.rate > 0 then L.tok = L.tok - 1 end
+    if L.crate > 0 then L.ctok = L.ctok - L.hcost end
     claimed = claimed + 1
     -- round-robin: the lane just served goes behind the other lanes of its level
     served = served + 1
@@ -190,8 +219,10 @@ while true do
     local n = #out
     out[n + 1] = id; out[n + 2] = token; out[n + 3] = rec[1]; out[n + 4] = rec[2]
     out[n + 5] = attempt; out[n + 6] = L.id; out[n + 7] = rec[4]
-    emit('queue.command.started', {lane_id = L.id, command_id = id, command_type = rec[1]}, now)
+    emit('queue.command.started', {lane_id = L.id, command_id = id, command_type = rec[1],
+      group = rec[6] or nil}, now)
   end
+  if L.crate > 0 then L.hcost = head_cost(L.id) end
 end
 
 for _, L in ipairs(lanes) do
@@ -200,6 +231,7 @@ for _, L in ipairs(lanes) do
     redis.call('HSET', lane_key(L.id), 'rr', L.rr)
   end
   if L.rate > 0 then redis.call('HSET', lane_key(L.id), 'tok', L.tok, 'ts', L.ts) end
+  if L.crate > 0 then redis.call('HSET', lane_key(L.id), 'ctok', L.ctok, 'cts', L.cts) end
 end
 if claimed > 0 then
   redis.call('HINCRBY', K_INFO, 'act', claimed)

@@ -1,19 +1,51 @@
--- submit: ARGV[2] = reply channel, ARGV[3] = n, then n x (id, lane, type, payload JSON).
--- A new id is queued at the back of its lane; an existing id is never queued twice: the
--- caller gets its state ('p' in flight, 'ok'/'err' with the stored outcome, 'x' cancelled).
--- A lane whose pending count reaches its pressure threshold emits queue.lane.pressure.
--- Returns 2 entries per command: status ('new', 'p', 'ok', 'err', 'x', 'nolane'), value.
+-- submit: ARGV[2] = reply channel, ARGV[3] = m templated lane definitions (each the
+-- LANE_FIELDS fields of store_lane, then its idle ttl ms): a lane missing is created first,
+-- and each one's last-submit time 'last' is stamped; then ARGV = n, then n x (id, lane, type,
+-- payload JSON, options). options is '' or "cost,delay ms,group" (group: the rest, maybe '').
+-- A new id is queued at the back of its lane (or, with a delay, put in K_DELAYED as
+-- scheduled); an existing id is never queued twice: the caller gets its state ('p' in flight,
+-- 'ok'/'err' with the stored outcome, 'x' cancelled). A lane whose pending count reaches its
+-- pressure threshold emits queue.lane.pressure. A lane with max pending 'mp' that holds as
+-- many (queued, delayed and retrying) refuses the command: 'full', nothing stored.
+-- Returns 2 entries per command: status ('new', 'p', 'ok', 'err', 'x', 'nolane', 'full'),
+-- value (the bound for 'full').
 local channel = ARGV[2]
 local now = now_ms()
-local out = {}
-local queued = false
 local i = 4
 for _ = 1, tonumber(ARGV[3]) do
-  local id, lane, ctype, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  i = i + 4
+  local lk = lane_key(ARGV[i])
+  if not redis.call('ZSCORE', K_LANES, ARGV[i]) then
+    store_lane(i, now)
+    redis.call('HSET', lk, 'tpl', ARGV[i + LANE_FIELDS])
+    redis.call('ZADD', P .. 'tpl', 0, ARGV[i])
+  end
+  redis.call('HSET', lk, 'last', now)
+  i = i + LANE_FIELDS + 1
+end
+local out = {}
+local queued = false
+local LANE = {}
+local function lane_info(lane)
+  local info = LANE[lane]
+  if info == nil then
+    info = false
+    if redis.call('ZSCORE', K_LANES, lane) then
+      local f = redis.call('HMGET', lane_key(lane), 'closed', 'mp')
+      if f[1] ~= '1' then info = {mp = tonumber(f[2]) or 0} end
+    end
+    LANE[lane] = info
+  end
+  return info
+end
+local n = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, n do
+  local id, lane, ctype, payload, opts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  i = i + 5
   local ck = cmd_key(id)
   local rec = redis.call('HMGET', ck, 's', 'r', 'res', 'err')
   local state = rec[1]
+  local info = not state and lane_info(lane)
   if state then
     if state == 'ok' then
       out[#out + 1] = 'ok'; out[#out + 1] = rec[3]
@@ -29,16 +61,38 @@ for _ = 1, tonumber(ARGV[3]) do
       end
       out[#out + 1] = 'p'; out[#out + 1] = ''
     end
-  elseif not redis.call('ZSCORE', K_LANES, lane) then
+  elseif not info then
     out[#out + 1] = 'nolane'; out[#out + 1] = ''
+  elseif info.mp > 0 and redis.call('LLEN', queue_key(lane))
+      + tonumber(redis.call('HGET', lane_key(lane), 'held') or '0') >= info.mp then
+    out[#out + 1] = 'full'; out[#out + 1] = info.mp
   else
-    redis.call('HSET', ck, 't', ctype, 'l', lane, 'p', payload, 'a', 0, 's', 'p', 'r', channel,
+    local cost, delay, group = 1, 0, ''
+    if opts ~= '' then
+      local c, d, g = string.match(opts, '^(%d+),([%d%.]+),(.*)$')
+      cost, delay, group = tonumber(c), tonumber(d), g
+    end
+    redis.call('HSET', ck, 't', ctype, 'l', lane, 'p', payload, 'a', 0, 'r', channel,
       'at', now, 'st', 0, 'k', '0')
-    local pending = redis.call('RPUSH', queue_key(lane), id)
+    if cost > 1 then redis.call('HSET', ck, 'co', cost) end
+    local event = {lane_id = lane, command_id = id}
+    if group ~= '' then
+      redis.call('HSET', ck, 'g', group)
+      redis.call('SADD', group_key(group), id)
+      event.group = group
+    end
     count(lane, 'lane.commands.submitted')
-    emit('queue.command.submitted', {lane_id = lane, command_id = id}, now)
-    pressure(lane, pending, now)
-    queued = true
+    emit('queue.command.submitted', event, now)
+    if delay > 0 then
+      redis.call('HSET', ck, 's', 'd', 'dl', '1')
+      redis.call('ZADD', K_DELAYED, now + delay, id)
+      redis.call('HINCRBY', lane_key(lane), 'held', 1)
+      redis.call('HINCRBY', lane_key(lane), 'sch', 1)
+    else
+      redis.call('HSET', ck, 's', 'p')
+      pressure(lane, redis.call('RPUSH', queue_key(lane), id), now)
+    end
+    queued = true  -- a woken worker also learns an earlier due time
     out[#out + 1] = 'new'; out[#out + 1] = ''
   end
 end
