@@ -27,6 +27,7 @@ from lanecore.redis.testing_sentinel import SERVER_ARGS, SentinelSet, info
 pytest.importorskip("redis", reason="the redis client package is not installed")
 
 import redis.asyncio as aioredis
+import redis.exceptions
 import redis_apps
 
 from lanecore.redis import CommandLost, DistributedManager, NotReplicated, RedisBackend
@@ -196,6 +197,50 @@ def test_a_command_lost_from_redis_fails_its_handle_after_a_reconnect(
             await admin.aclose()
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_a_replica_missing_the_command_is_not_taken_for_its_loss(primary: RedisServer) -> None:
+    """Right after a failover a client may reach a replica that has not synced yet (or a
+    sentinel that still names the old primary, restarted as a replica): such a server lacks
+    commands that are safe on the primary. The re-read after a reconnect must not fail their
+    handles with CommandLost; the replica refuses its write probe and the read is retried."""
+    empty = RedisServer(appendonly=False)
+    try:
+        empty.start()
+        stale = RedisServer(
+            appendonly=False, extra_args=[*SERVER_ARGS, "--replicaof", "127.0.0.1", str(empty.port)]
+        )
+        stale.start()
+    except RedisServerUnavailable as exc:  # pragma: no cover - the primary just started
+        empty.close()
+        pytest.skip(f"no redis-server could be started: {exc}")
+    ns = redis_fixtures.namespace()
+
+    async def main() -> None:
+        manager = build(RedisBackend(primary.url, ns))
+        reader = aioredis.Redis.from_url(stale.url, decode_responses=True)
+        try:
+            await manager.start(worker=False)
+            handle = manager.submit("work", "x", 1)
+            await handle.persisted()
+            submitter = manager._submitter
+            on_primary = submitter._client
+            submitter._client = reader  # the re-read lands on the stale replica
+            with pytest.raises(redis.exceptions.ReadOnlyError):
+                await submitter._resync()
+            assert not handle.done()
+            submitter._client = on_primary
+            await submitter._resync()  # on the primary: still there, still pending
+            assert not handle.done()
+        finally:
+            await manager.close()
+            await reader.aclose()
+
+    try:
+        asyncio.run(asyncio.wait_for(main(), 30))
+    finally:
+        stale.close()
+        empty.close()
 
 
 # ------------------------------------------------------------------ failover

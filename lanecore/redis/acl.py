@@ -23,6 +23,7 @@ CLIENT_COMMANDS = (
     "hget",
     "hmget",
     "hgetall",
+    "pexpire",
     "zrange",
     "zcard",
     "llen",

@@ -76,6 +76,8 @@ class Keys:
             self.info,
             self.config,
         ) = self.fixed
+        #: Never exists: PEXPIRE of it is a write that changes nothing (see Submitter._resync).
+        self.primary_check = self.prefix + "primary-check"
 
     def command(self, command_id: str) -> str:
         return f"{self.prefix}c:{command_id}"

@@ -222,9 +222,13 @@ class Submitter:
             part = handles[start : start + 1000]
             stored = {id(h) for h in part if h._stored.done()}  # before the read is sent
             pipe = client.pipeline(transaction=False)
+            # A write that changes nothing: a replica refuses it (READONLY, which redis-py's
+            # Sentinel pools turn into a reconnect), so a missing command is only declared
+            # lost when the primary, not a stale or syncing replica, says it is missing.
+            pipe.pexpire(keys.primary_check, 1)
             for handle in part:
                 pipe.hmget(keys.command(handle.command_id), ["s", "res", "err"])
-            rows = await pipe.execute()
+            rows = (await pipe.execute())[1:]
             for handle, (state, result, error) in zip(part, rows, strict=True):
                 if state == "ok":
                     settle(handle, "ok", result)
