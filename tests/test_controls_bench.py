@@ -40,7 +40,7 @@ def test_controls_benchmark_quick(tmp_path: Path) -> None:
                 assert figures["pairs"] == size.pairs and figures["commands"] == size.commands
                 assert figures["ratio_min"] <= figures["ratio"] <= figures["ratio_max"]
             lanes = got["lanes"]
-            assert set(lanes["dispatch"]) == {"spread", "ten_used"}
+            assert set(lanes["dispatch"]) == {"spread", "ten_used", "ten_used_no_collect"}
             assert all(set(f) == PAIRED for f in lanes["dispatch"].values())
             assert set(lanes["churn"]) == {
                 f"{kind}_{part}_ms"
@@ -68,7 +68,7 @@ def test_controls_benchmark_quick(tmp_path: Path) -> None:
             assert groups["big_per_member_vs_small"] > 0
     names = {row["figure"] for row in data["figures"]}
     assert len(data["figures"]) == len(names) * len(_impl.CORES)
-    assert len(names) == 16
+    assert len(names) == 17
     for row in data["figures"]:
         assert set(row) == {"figure", "core", "target", "measured", "values", "met"}
         assert row["met"] in (True, False, None)
