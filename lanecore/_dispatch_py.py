@@ -485,7 +485,7 @@ class Dispatcher:
             return
         if not (self.waking or self.starting) and self.table.can_pop():
             self._wake_one()
-        if self.rate_limited:
+        if self.rate_limited and self.table.throttled_count:  # (no throttled lane: no timer)
             self.hooks.arm_token_timer()
 
     def _wake_one(self) -> None:
@@ -534,7 +534,9 @@ class Dispatcher:
                 burst = 0
                 await asyncio.sleep(0)
             handle: Any = pop()
-            if self.rate_limited:  # (a lane with a rate limit may be added at run time)
+            # (a lane with a rate limit may be added at run time; with none throttled there
+            # is no token to wait for, and the hook would return at once)
+            if self.rate_limited and table.throttled_count:
                 hooks.arm_token_timer()
             if handle is None:
                 parked = create_future()

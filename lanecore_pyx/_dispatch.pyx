@@ -1096,7 +1096,7 @@ cdef class Dispatcher:
             return
         if not (self.waking or self.starting) and self.table.c_can_pop():
             self._wake_one()
-        if self.rate_limited:
+        if self.rate_limited and self.table._throttled_count:  # (no throttled lane: no timer)
             self.hooks.arm_token_timer()
 
     cdef int _wake_one(self) except -1:
@@ -1153,7 +1153,9 @@ cdef class Dispatcher:
                 await asyncio.sleep(0)
                 stamp = 0.0
             handle = table.c_pop_ready_tagged(&tag)
-            if self.rate_limited:  # (a lane with a rate limit may be added at run time)
+            # (a lane with a rate limit may be added at run time; with none throttled there
+            # is no token to wait for, and the hook would return at once)
+            if self.rate_limited and table._throttled_count:
                 hooks.arm_token_timer()
             if handle is None:
                 parked = create_future()
