@@ -546,15 +546,21 @@ def cancel_groups(core: str, loop: str, size: Sizes) -> dict[str, Any]:
     """For each backlog in ``size.among``: that many pending commands over the 10 W10 lanes
     (paused), among them ``reps`` groups of ``small_group`` members and, where the backlog
     is at least 10x bigger, 2 groups of ``big_group``, members spread at random through the
-    lanes; each ``cancel_group`` call is timed."""
+    lanes, then ``reps`` "recent" groups of ``small_group`` submitted last, one group after
+    the other; each ``cancel_group`` call is timed."""
     out: dict[str, Any] = {}
     for total in size.among:
         groups: dict[str, int] = {f"small{i}": size.small_group for i in range(size.reps)}
         if total >= 10 * size.big_group:
             groups.update({f"big{i}": size.big_group for i in range(2)})
         labels: list[str | None] = [name for name, k in groups.items() for _ in range(k)]
-        labels += [None] * (total - len(labels))
+        labels += [None] * (total - len(labels) - size.reps * size.small_group)
         random.Random(total).shuffle(labels)
+        # and as many small groups submitted last, each member after the other: their
+        # memory is recent and close together (the control for the spread groups' cache misses)
+        recent = {f"recent{i}": size.small_group for i in range(size.reps)}
+        labels += [name for name, k in recent.items() for _ in range(k)]
+        groups = {**recent, **groups}
 
         async def body(
             manager: QueueManager,
@@ -591,13 +597,14 @@ def cancel_groups(core: str, loop: str, size: Sizes) -> dict[str, Any]:
         times = run_on(loop, _start_stop(lambda: _dispatch_manager(core, False), body))
         row: dict[str, Any] = {}
         for kind, samples in times.items():
-            k = size.small_group if kind == "small" else size.big_group
+            k = size.big_group if kind == "big" else size.small_group
             row[f"{kind}_group"] = k
             row[f"{kind}_us"] = round(median(samples) * 1e6, 2)
             row[f"{kind}_us_per_member"] = round(median(samples) * 1e6 / k, 4)
         out[str(total)] = row
     low, high = str(size.among[0]), str(size.among[-1])
     out["small_high_vs_low"] = round(out[high]["small_us"] / out[low]["small_us"], 3)
+    out["recent_high_vs_low"] = round(out[high]["recent_us"] / out[low]["recent_us"], 3)
     big = [str(t) for t in size.among if "big_us" in out[str(t)]]
     if big:
         out["big_per_member_vs_small"] = round(
@@ -841,6 +848,14 @@ def figures(results: dict[str, Any], size: Sizes) -> list[dict[str, Any]]:
             core,
             lambda g: g["groups"]["small_high_vs_low"],
             lambda v: v <= 2.0,
+            "{:.2f}x",
+        )
+        add(
+            f"same, groups of {size.small_group} submitted last (recent, contiguous memory)",
+            "(context)",
+            core,
+            lambda g: g["groups"]["recent_high_vs_low"],
+            None,
             "{:.2f}x",
         )
         add(

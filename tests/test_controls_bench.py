@@ -62,13 +62,13 @@ def test_controls_benchmark_quick(tmp_path: Path) -> None:
             groups = got["groups"]
             for total in size.among:
                 row = groups[str(total)]
-                assert row["small_group"] == size.small_group
+                assert row["small_group"] == row["recent_group"] == size.small_group
                 assert ("big_us" in row) == (total >= 10 * size.big_group)
-            assert groups["small_high_vs_low"] > 0
+            assert groups["small_high_vs_low"] > 0 and groups["recent_high_vs_low"] > 0
             assert groups["big_per_member_vs_small"] > 0
     names = {row["figure"] for row in data["figures"]}
     assert len(data["figures"]) == len(names) * len(_impl.CORES)
-    assert len(names) == 17
+    assert len(names) == 18
     for row in data["figures"]:
         assert set(row) == {"figure", "core", "target", "measured", "values", "met"}
         assert row["met"] in (True, False, None)
