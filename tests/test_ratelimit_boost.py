@@ -64,6 +64,19 @@ def test_the_token_timer_is_consulted_only_while_a_lane_is_throttled(core: Any, 
             # 60 commands on a 50/s lane: the last 10 wait for tokens the timer brings
             await guard(asyncio.gather(*(m.submit("r", cmd) for _ in range(60))))
             assert calls > 0
+            # a lane throttled for a minute: once its timer is armed, dispatches on other
+            # lanes do not consult it again
+            m.add_lane("slow", LaneConfig(1, 1).with_rate_limit(RateLimitConfig.per_minute(1)), 3)
+            first = m.submit("slow", cmd)
+            waiting = m.submit("slow", cmd)
+            await guard(first)
+            await asyncio.sleep(0)
+            assert m.stats().lanes["slow"].throttled is True
+            armed = calls
+            assert armed > 0
+            await guard(asyncio.gather(*(m.submit("plain", cmd) for _ in range(200))))
+            assert calls == armed
+            waiting.cancel()
 
     run(main())
 
