@@ -234,7 +234,8 @@ class DispatchHooks(Protocol):
         ...
 
     def arm_token_timer(self) -> None:
-        """A rate-limited lane may be throttled: wake the core when its next token is due."""
+        """A rate-limited lane is throttled: wake the core when its next token is due (called
+        only while at least one lane is throttled)."""
         ...
 
     def drained(self) -> None:

@@ -242,6 +242,9 @@ class Dispatcher:
         self.started = False
         self.closed = False
         self.rate_limited = False
+        # the throttled-lane count the shell's token timer is armed for, -1 while none is
+        # armed: the core calls hooks.arm_token_timer only when the table's count differs
+        self.token_armed_for = -1
         self.drain_wanted = False
         self.next_id = 1
         self.starting = 0  # runners spawned that have not looked for a command yet
@@ -486,7 +489,9 @@ class Dispatcher:
         if not (self.waking or self.starting) and self.table.can_pop():
             self._wake_one()
         if self.rate_limited:
-            self.hooks.arm_token_timer()
+            throttled = self.table.throttled_count
+            if throttled and throttled != self.token_armed_for:  # (else: nothing to arm)
+                self.hooks.arm_token_timer()
 
     def _wake_one(self) -> None:
         idle = self.idle
@@ -534,8 +539,13 @@ class Dispatcher:
                 burst = 0
                 await asyncio.sleep(0)
             handle: Any = pop()
-            if self.rate_limited:  # (a lane with a rate limit may be added at run time)
-                hooks.arm_token_timer()
+            # (a lane with a rate limit may be added at run time; with none throttled, or
+            # the shell's timer armed for the lanes throttled now, the hook would return at
+            # once: lanes are only throttled by pops, so none needs an earlier wake)
+            if self.rate_limited:
+                throttled = table.throttled_count
+                if throttled and throttled != self.token_armed_for:
+                    hooks.arm_token_timer()
             if handle is None:
                 parked = create_future()
                 idle.append(parked)

@@ -66,6 +66,9 @@ cdef class Dispatcher:
     cdef public bint started
     cdef public bint closed
     cdef public bint rate_limited
+    # the throttled-lane count the shell's token timer is armed for, -1 while none is armed:
+    # the core calls hooks.arm_token_timer only when the table's count differs from it
+    cdef public Py_ssize_t token_armed_for
     cdef public bint drain_wanted
     cdef long long _next_id
     cdef public Py_ssize_t starting   # runners spawned that have not looked for work yet

@@ -73,6 +73,7 @@ class Dispatcher:
     started: bool
     closed: bool
     rate_limited: bool
+    token_armed_for: int
     drain_wanted: bool
     starting: int
     waking: bool

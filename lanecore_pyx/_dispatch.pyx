@@ -741,6 +741,7 @@ cdef class Dispatcher:
         self.started = False
         self.closed = False
         self.rate_limited = False
+        self.token_armed_for = -1
         self.drain_wanted = False
         self._next_id = 1
         self.starting = 0
@@ -1096,7 +1097,11 @@ cdef class Dispatcher:
             return
         if not (self.waking or self.starting) and self.table.c_can_pop():
             self._wake_one()
-        if self.rate_limited:
+        if (
+            self.rate_limited
+            and self.table._throttled_count  # (no throttled lane: no token to wait for)
+            and self.table._throttled_count != self.token_armed_for  # (armed for these)
+        ):
             self.hooks.arm_token_timer()
 
     cdef int _wake_one(self) except -1:
@@ -1153,7 +1158,14 @@ cdef class Dispatcher:
                 await asyncio.sleep(0)
                 stamp = 0.0
             handle = table.c_pop_ready_tagged(&tag)
-            if self.rate_limited:  # (a lane with a rate limit may be added at run time)
+            # (a lane with a rate limit may be added at run time; with none throttled, or
+            # the shell's timer armed for the lanes throttled now, the hook would return at
+            # once: lanes are only throttled by pops, so none needs an earlier wake)
+            if (
+                self.rate_limited
+                and table._throttled_count
+                and table._throttled_count != self.token_armed_for
+            ):
                 hooks.arm_token_timer()
             if handle is None:
                 parked = create_future()

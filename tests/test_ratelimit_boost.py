@@ -30,6 +30,57 @@ async def wait_until(cond: Callable[[], bool], seconds: float = 2.0) -> None:
 # ---------------------------------------------------------------------------- rate limits
 
 
+def test_the_token_timer_is_consulted_only_while_a_lane_is_throttled(core: Any, run: Any) -> None:
+    """A rate- or cost-limited lane that is not throttled costs other lanes' dispatches no
+    call into the shell's token timer; once a lane is throttled, it is armed and fires."""
+
+    async def main() -> None:
+        calls = 0
+        m = (
+            QueueManagerBuilder()
+            .with_lane("plain", LaneConfig(1, 10), 0)
+            .with_lane("r", LaneConfig(1, 10).with_rate_limit(RateLimitConfig.per_second(50)), 1)
+            .with_lane("c", LaneConfig(1, 10).with_cost_limit(RateLimitConfig.per_second(1000)), 2)
+            .with_implementation(core.name)
+            .build()
+        )
+        arm = m._arm_token_timer
+
+        def counted() -> None:
+            nonlocal calls
+            calls += 1
+            arm()
+
+        m._arm_token_timer = counted  # type: ignore[method-assign]
+
+        async def cmd() -> None:
+            await asyncio.sleep(0)
+
+        async with m:
+            await guard(asyncio.gather(*(m.submit("plain", cmd) for _ in range(200))))
+            await guard(asyncio.gather(*(m.submit("c", cmd, cost=10) for _ in range(5))))
+            assert calls == 0
+            assert m.stats().lanes["r"].throttled is False
+            # 60 commands on a 50/s lane: the last 10 wait for tokens the timer brings
+            await guard(asyncio.gather(*(m.submit("r", cmd) for _ in range(60))))
+            assert calls > 0
+            # a lane throttled for a minute: once its timer is armed, dispatches on other
+            # lanes do not consult it again
+            m.add_lane("slow", LaneConfig(1, 1).with_rate_limit(RateLimitConfig.per_minute(1)), 3)
+            first = m.submit("slow", cmd)
+            waiting = m.submit("slow", cmd)
+            await guard(first)
+            await asyncio.sleep(0)
+            assert m.stats().lanes["slow"].throttled is True
+            armed = calls
+            assert armed > 0
+            await guard(asyncio.gather(*(m.submit("plain", cmd) for _ in range(200))))
+            assert calls == armed
+            waiting.cancel()
+
+    run(main())
+
+
 def test_rate_limit_burst_then_refill(core: Any, run: Any) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()

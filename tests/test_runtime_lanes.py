@@ -313,3 +313,65 @@ def test_ten_thousand_lanes_come_and_go(core: Any, run: Any) -> None:
             assert await m.submit("base", noop) == "ok"
 
     run(main())
+
+
+class _CountingInflight:
+    """The manager's in-flight map, counting the full scans (``values()``) made of it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.scans = 0
+
+    def values(self) -> Any:
+        self.scans += 1
+        return self.inner.values()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.inner
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_removing_a_lane_that_holds_nothing_looks_at_no_other_command(core: Any, run: Any) -> None:
+    """remove_lane of an empty lane does not walk the outstanding commands of other lanes;
+    a lane holding only a command waiting out its retry backoff is still waited for."""
+
+    async def main() -> None:
+        m = manager(core)
+        failures = 0
+
+        async def flaky() -> str:
+            nonlocal failures
+            if not failures:
+                failures += 1
+                raise RuntimeError("first try fails")
+            return "retried"
+
+        async with m:
+            m.pause_lane("base")
+            parked = [m.submit("base", noop) for _ in range(50)]
+            counting = _CountingInflight(m._inflight)
+            m._inflight = counting  # type: ignore[assignment]
+            for i in range(100):
+                m.add_lane(f"e{i}", LaneConfig(1, 1), 2)
+            for i in range(100):
+                await m.remove_lane(f"e{i}")
+            assert counting.scans == 0
+            m.add_lane("retry", LaneConfig(1, 1).with_retry_policy(RetryPolicy.fixed(1, 0.05)), 1)
+            handle = m.submit("retry", flaky)
+            while failures == 0:
+                await asyncio.sleep(0.001)
+            await asyncio.sleep(0)
+            assert m.stats().lanes["retry"].active == 0  # only waiting out its backoff
+            await m.remove_lane("retry")
+            assert handle.result() == "retried"
+            assert counting.scans == 1
+            m._inflight = counting.inner
+            m.resume_lane("base")
+            assert set(await asyncio.gather(*parked)) == {"ok"}
+
+    run(main())
