@@ -57,6 +57,24 @@ local function count(lane, name, n)
   redis.call('HINCRBY', K_METRICS, lane .. '|' .. name, n or 1)
 end
 
+-- Counters of a batch are summed here and written once per lane at the end (flush_counts).
+local COUNTS = {}
+local function count_later(lane, name)
+  local field = lane .. '|' .. name
+  COUNTS[field] = (COUNTS[field] or 0) + 1
+end
+local function flush_counts()
+  for field, n in pairs(COUNTS) do redis.call('HINCRBY', K_METRICS, field, n) end
+  COUNTS = {}
+end
+
+-- redis.call(cmd, key, items...) in slices of `width` items (unpack's stack limit is ~8000).
+local function call_many(cmd, key, items, width)
+  for s = 1, #items, width do
+    redis.call(cmd, key, unpack(items, s, math.min(s + width - 1, #items)))
+  end
+end
+
 -- One pending wake-up token is enough: a woken worker that leaves work behind pushes another.
 local function wake()
   if redis.call('LLEN', K_WAKE) == 0 then redis.call('RPUSH', K_WAKE, '1') end
