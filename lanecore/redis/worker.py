@@ -22,7 +22,8 @@ from lanecore.redis.stopping import cancel_and_wait
 
 logger = logging.getLogger("lanecore.redis")
 
-ACK_FIELDS = 7
+ACK_FIELDS = 7  # an ack of a retry or failure: see step.lua
+OK_FIELDS = 3  # a result: id, token, value JSON
 CLAIM_FIELDS = 7
 REAP_LIMIT = 500
 SWEEP_LIMIT = 200  # templated lanes looked at per heartbeat
@@ -63,7 +64,8 @@ class Worker:
         self._sweep_lanes = sweep_lanes
         self.concurrency = backend.concurrency
         self.running: dict[str, Running] = {}
-        self._acks: list[Any] = []
+        self._acks: list[Any] = []  # ACK_FIELDS per retry or failure
+        self._oks: list[Any] = []  # OK_FIELDS per result
         self._kick = asyncio.Event()
         self.claiming = True
         self.rejected = 0  # acks of this worker that Redis refused (its lease had expired)
@@ -128,14 +130,16 @@ class Worker:
         kick = self._kick
         while True:
             free = self.concurrency - len(self.running) if self.claiming else 0
-            if not self.claiming and not self.running and not self._acks:
+            if not self.claiming and not self.running and not self._acks and not self._oks:
                 return
-            if free <= 0 and not self._acks:
+            if free <= 0 and not self._acks and not self._oks:
                 kick.clear()
                 await kick.wait()
                 continue
             acks, self._acks = self._acks, []
+            oks, self._oks = self._oks, []
             args = [self.worker_id, lease_ms, free, ttl_ms, len(acks) // ACK_FIELDS, *acks]
+            args += (len(oks) // OK_FIELDS, *oks)
 
             def call(args: list[Any] = args) -> Awaitable[Any]:
                 return script(client, *args)
@@ -144,6 +148,7 @@ class Worker:
                 reply = await backend.retrying("claiming", call)
             except BaseException:
                 self._acks[:0] = acks  # not sent: keep them for the next try
+                self._oks[:0] = oks
                 raise
             wait_ms, rejected = int(reply[0]), int(reply[2])
             if rejected:
@@ -154,7 +159,7 @@ class Worker:
             claimed = (len(reply) - 3) // CLAIM_FIELDS
             for index in range(3, len(reply), CLAIM_FIELDS):
                 self._launch(reply[index : index + CLAIM_FIELDS])
-            if claimed < free and not self._acks:
+            if claimed < free and not self._acks and not self._oks:
                 kick.clear()
                 idle = backend.idle_wait
                 await self._idle(idle if wait_ms < 0 else min(wait_ms / 1000.0, idle))
@@ -227,7 +232,11 @@ class Worker:
                     f"result of {command_type!r} command {command_id!r} is not "
                     f"JSON-serialisable: {exc}"
                 ) from None
-            ack = [command_id, token, "ok", value, 0, "", "0"]
+            self.running.pop(command_id, None)
+            self.ran += 1
+            self._oks += (command_id, token, value)
+            self._kick.set()
+            return
         except asyncio.CancelledError:
             self.running.pop(command_id, None)
             raise  # closing: not acked, the lease expires and another worker runs it

@@ -2,7 +2,9 @@
 -- ARGV[2] worker id, [3] lease ms, [4] max commands to claim, [5] result ttl ms,
 -- [6] number of acks, then per ack 7 fields:
 --   id, fencing token, kind ('ok' | 'retry' | 'fail'), value (result or error JSON),
---   retry delay ms, error text, timed out ('1' | '0').
+--   retry delay ms, error text, timed out ('1' | '0');
+-- then (optional) the number of results, then per result 3 fields: id, fencing token, value
+-- JSON (an 'ok' ack in fewer arguments: the worker sends its results this way).
 -- An ack whose token is not the command's current one (a zombie worker whose lease expired)
 -- changes nothing and is counted in K_INFO 'zombie_acks'.
 -- Claim rule (the local core's): lanes ordered by effective priority (base minus deadline
@@ -37,10 +39,7 @@ local i = 7
 -- they free and the counters are written once per call after the loop (nothing in it reads
 -- them), and before due retries re-enter, which may claim an acked command again
 local ended, freed, freed_total = {}, {}, 0
-for _ = 1, tonumber(ARGV[6]) do
-  local id, token, kind, value = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local delay, err_text, timed_out = tonumber(ARGV[i + 4]), ARGV[i + 5], ARGV[i + 6]
-  i = i + 7
+local function ack(id, token, kind, value, delay, err_text, timed_out)
   local ck = cmd_key(id)
   local rec = redis.call('HMGET', ck, 'k', 's', 'l', 't', 'r', 'a', 'g')
   if rec[2] == 'x' then
@@ -79,6 +78,16 @@ for _ = 1, tonumber(ARGV[6]) do
       dead_letter(id, lane, rec[4], tonumber(rec[6]), value, err_text, rec[5], now)
     end
   end
+end
+for _ = 1, tonumber(ARGV[6]) do
+  ack(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5],
+    ARGV[i + 6])
+  i = i + 7
+end
+-- then the results, 3 fields each (id, token, value JSON): an 'ok' ack without the rest
+for _ = 1, tonumber(ARGV[i] or '0') do
+  ack(ARGV[i + 1], ARGV[i + 2], 'ok', ARGV[i + 3], 0, '', '0')
+  i = i + 3
 end
 if freed_total > 0 then
   call_many('ZREM', K_LEASES, ended, 1000)
