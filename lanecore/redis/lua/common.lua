@@ -16,10 +16,14 @@ local function queue_key(lane) return P .. 'q:' .. lane end
 local function lane_key(lane) return P .. 'l:' .. lane end
 
 -- Events go to a stream only while some subscriber keeps K_EVON alive.
+-- Per-command callers test events_on() first, so no payload table is built while off.
 local EVENTS_ON = nil
-local function emit(key, payload, now)
+local function events_on()
   if EVENTS_ON == nil then EVENTS_ON = redis.call('EXISTS', K_EVON) == 1 end
-  if EVENTS_ON then
+  return EVENTS_ON
+end
+local function emit(key, payload, now)
+  if events_on() then
     redis.call('XADD', K_EVENTS, 'MAXLEN', '~', 10000, '*', 'k', key,
       'p', cjson.encode(payload), 't', string.format('%.6f', now / 1000))
   end
@@ -58,13 +62,16 @@ local function count(lane, name, n)
 end
 
 -- Counters of a batch are summed here and written once per lane at the end (flush_counts).
-local COUNTS = {}
+local COUNTS = {}  -- counter name -> lane -> n
 local function count_later(lane, name)
-  local field = lane .. '|' .. name
-  COUNTS[field] = (COUNTS[field] or 0) + 1
+  local per_lane = COUNTS[name]
+  if not per_lane then per_lane = {}; COUNTS[name] = per_lane end
+  per_lane[lane] = (per_lane[lane] or 0) + 1
 end
 local function flush_counts()
-  for field, n in pairs(COUNTS) do redis.call('HINCRBY', K_METRICS, field, n) end
+  for name, per_lane in pairs(COUNTS) do
+    for lane, n in pairs(per_lane) do redis.call('HINCRBY', K_METRICS, lane .. '|' .. name, n) end
+  end
   COUNTS = {}
 end
 
@@ -82,13 +89,16 @@ end
 
 -- Results are batched per submitter channel and published once at the end of the script.
 local REPLIES = {}
+local function reply_to(ch, entry)
+  local list = REPLIES[ch]
+  if not list then list = {}; REPLIES[ch] = list end
+  list[#list + 1] = entry
+end
 local function reply(channels, id, status, value)
   if not channels or channels == '' then return end
-  for ch in string.gmatch(channels, '[^,]+') do
-    local list = REPLIES[ch]
-    if not list then list = {}; REPLIES[ch] = list end
-    list[#list + 1] = {id, status, value}
-  end
+  local entry = {id, status, value}
+  if not string.find(channels, ',', 1, true) then return reply_to(channels, entry) end
+  for ch in string.gmatch(channels, '[^,]+') do reply_to(ch, entry) end
 end
 local function flush_replies()
   for ch, list in pairs(REPLIES) do redis.call('PUBLISH', ch, cjson.encode(list)) end

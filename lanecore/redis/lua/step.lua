@@ -64,7 +64,9 @@ local function ack(id, token, kind, value, delay, err_text, timed_out)
       redis.call('HSET', ck, 's', 'ok', 'res', value, 'k', '0', 'p', '')
       redis.call('PEXPIRE', ck, ttl)
       count_later(lane, 'lane.commands.completed')
-      emit('queue.command.completed', {lane_id = lane, command_id = id, group = group}, now)
+      if events_on() then
+        emit('queue.command.completed', {lane_id = lane, command_id = id, group = group}, now)
+      end
       reply(rec[5], id, 'ok', value)
       ungroup(id, group)
     elseif kind == 'retry' then
@@ -224,7 +226,7 @@ local leases = {}  -- ZADD arguments: lease expiry, id
 -- A popped id that turns out not to be pending (its hash gone, e.g. evicted) gives back
 -- its slot and tokens, and another round plans what is left of the limit.
 while true do
-  local plan = {}
+  local plan, plan_pend, plan_cost = {}, {}, {}  -- per planned claim: lane, its pending, cost
   local share = {}  -- lane id -> commands planned from it this round
   more = 0
   while true do
@@ -240,8 +242,9 @@ while true do
     -- round-robin: the lane just served goes behind the other lanes of its level
     served = served + 1
     L.rr = served
-    table.sort(lanes, ahead)
-    plan[#plan + 1] = {L, L.pend, cost}
+    if #lanes > 1 then table.sort(lanes, ahead) end
+    local p = #plan + 1
+    plan[p], plan_pend[p], plan_cost[p] = L, L.pend, cost
     share[L.id] = (share[L.id] or 0) + 1
     if L.crate > 0 then L.hcost = head_cost(L.id, share[L.id]) end
   end
@@ -252,8 +255,8 @@ while true do
     taken[lane] = 0
   end
   local stale = 0
-  for _, entry in ipairs(plan) do
-    local L, pend, cost = entry[1], entry[2], entry[3]
+  for p, L in ipairs(plan) do
+    local pend, cost = plan_pend[p], plan_cost[p]
     local k = taken[L.id] + 1
     taken[L.id] = k
     local id = popped[L.id][k]
@@ -271,8 +274,10 @@ while true do
       local n = #out
       out[n + 1] = id; out[n + 2] = fence; out[n + 3] = rec[1]; out[n + 4] = rec[2]
       out[n + 5] = attempt; out[n + 6] = L.id; out[n + 7] = rec[4]
-      emit('queue.command.started', {lane_id = L.id, command_id = id, command_type = rec[1],
-        group = rec[6] or nil}, now)
+      if events_on() then
+        emit('queue.command.started', {lane_id = L.id, command_id = id, command_type = rec[1],
+          group = rec[6] or nil}, now)
+      end
     else
       L.act = L.act - 1
       gact = gact - 1

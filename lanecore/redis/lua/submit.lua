@@ -49,21 +49,21 @@ i = i + 1
 -- One EXISTS over the batch's ids: when none is stored (new submits, the usual case), the
 -- per-command read of a stored state is skipped; an id seen earlier in this call is read.
 local fresh = false
+local keys = {}  -- the commands' hash keys
 if n > 0 then
-  local ids = {}
-  for j = 0, n - 1 do ids[j + 1] = cmd_key(ARGV[i + 5 * j]) end
+  for j = 0, n - 1 do keys[j + 1] = cmd_key(ARGV[i + 5 * j]) end
   local found = 0
   for s = 1, n, 1000 do
-    found = found + redis.call('EXISTS', unpack(ids, s, math.min(s + 999, n)))
+    found = found + redis.call('EXISTS', unpack(keys, s, math.min(s + 999, n)))
   end
   fresh = found == 0
 end
 local seen = {}
 local pushes = {}  -- lane -> ids to RPUSH at the end, in submit order
-for _ = 1, n do
+for j = 1, n do
   local id, lane, ctype, payload, opts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   i = i + 5
-  local ck = cmd_key(id)
+  local ck = keys[j]
   local rec, state = nil, nil
   if not fresh or seen[id] then
     rec = redis.call('HMGET', ck, 's', 'r', 'res', 'err')
@@ -92,13 +92,14 @@ for _ = 1, n do
       + tonumber(redis.call('HGET', lane_key(lane), 'held') or '0') >= info.mp then
     out[#out + 1] = 'full'; out[#out + 1] = info.mp
   else
-    local event = {lane_id = lane, command_id = id}
     if opts == '' then
       -- a plain command: one write of its whole hash
       redis.call('HSET', ck, 't', ctype, 'l', lane, 'p', payload, 'a', 0, 'r', channel,
         'at', now, 'st', 0, 'k', '0', 's', 'p')
       count_later(lane, 'lane.commands.submitted')
-      emit('queue.command.submitted', event, now)
+      if events_on() then
+        emit('queue.command.submitted', {lane_id = lane, command_id = id}, now)
+      end
       if info.batched then
         local list = pushes[lane]
         if not list then list = {}; pushes[lane] = list end
@@ -107,6 +108,7 @@ for _ = 1, n do
         pressure(lane, redis.call('RPUSH', queue_key(lane), id), now)
       end
     else
+      local event = {lane_id = lane, command_id = id}
       local c, d, g = string.match(opts, '^(%d+),([%d%.]+),(.*)$')
       local cost, delay, group = tonumber(c), tonumber(d), g
       local fields = {ck, 't', ctype, 'l', lane, 'p', payload, 'a', 0, 'r', channel, 'at', now,
