@@ -108,12 +108,16 @@ class DistributedManager:
     def command_types(self) -> list[str]:
         return self._registry.command_types
 
-    async def _lane_config(self, lane_id: str) -> LaneConfig:
-        """This manager's config of a lane, or the stored one for lanes another app added."""
+    def _known_config(self, lane_id: str) -> LaneConfig | None:
+        """The config of a lane this process already knows (no Redis read), else None."""
         known = self._lanes.get(lane_id)
         if known is not None:
             return known[0]
-        config = self._remote_lanes.get(lane_id)
+        return self._remote_lanes.get(lane_id)
+
+    async def _lane_config(self, lane_id: str) -> LaneConfig:
+        """This manager's config of a lane, or the stored one for lanes another app added."""
+        config = self._known_config(lane_id)
         if config is None:
             client = await self._connected()
             text = await cast(
@@ -193,6 +197,7 @@ class DistributedManager:
                 self.backend,
                 self._registry.handler,
                 self._lane_config,
+                known_config=self._known_config,
                 worker_id=self._submitter.client_id,
                 sweep_lanes=bool(self._templates),
             )

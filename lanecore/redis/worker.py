@@ -27,6 +27,8 @@ OK_FIELDS = 3  # a result: id, token, value JSON
 CLAIM_FIELDS = 7
 REAP_LIMIT = 500
 SWEEP_LIMIT = 200  # templated lanes looked at per heartbeat
+# one encoder for every result (json.dumps with options builds a new one per call)
+RESULT_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 class Running:
@@ -44,7 +46,8 @@ class Worker:
     """Runs commands claimed from Redis with up to ``backend.concurrency`` at once.
 
     ``handler(command_type)`` gives the registered handler (raising UnknownCommandType, which
-    fails the attempt); ``lane_config(lane_id)`` the lane's config (timeout, retry policy)."""
+    fails the attempt); ``lane_config(lane_id)`` the lane's config (timeout, retry policy),
+    ``known_config(lane_id)`` the same when it is known without a Redis read (else None)."""
 
     def __init__(
         self,
@@ -52,12 +55,14 @@ class Worker:
         handler: Callable[[str], Handler],
         lane_config: Callable[[str], Awaitable[LaneConfig]],
         *,
+        known_config: Callable[[str], LaneConfig | None] = lambda lane_id: None,
         worker_id: str | None = None,
         sweep_lanes: bool = False,
     ) -> None:
         self._backend = backend
         self._handler = handler
         self._lane_config = lane_config
+        self._known_config = known_config
         # cancel_group tells a worker to stop a command on channel r:<worker id>, which is
         # its manager's result channel when the manager passes its client id here
         self.worker_id = worker_id or uuid.uuid4().hex[:16]
@@ -210,7 +215,9 @@ class Worker:
         config: LaneConfig | None = None
         ack: list[Any]
         try:
-            config = await self._lane_config(lane_id)
+            config = self._known_config(lane_id)
+            if config is None:
+                config = await self._lane_config(lane_id)
             timeout = config.timeout
             handler = self._handler(command_type)
             payload = json.loads(payload_text)
@@ -226,7 +233,7 @@ class Worker:
                         raise CommandTimeout(command_id, timeout) from None
                     raise
             try:
-                value = json.dumps(result, separators=(",", ":"), allow_nan=False)
+                value = RESULT_ENCODER.encode(result)
             except (TypeError, ValueError) as exc:
                 raise TypeError(
                     f"result of {command_type!r} command {command_id!r} is not "
