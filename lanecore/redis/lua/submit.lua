@@ -1,7 +1,9 @@
 -- submit: ARGV[2] = reply channel, ARGV[3] = m templated lane definitions (each the
 -- LANE_FIELDS fields of store_lane, then its idle ttl ms): a lane missing is created first,
--- and each one's last-submit time 'last' is stamped; then ARGV = n, then n x (id, lane, type,
--- payload JSON, options). options is '' or "cost,delay ms,group" (group: the rest, maybe '').
+-- and each one's last-submit time 'last' is stamped; then ARGV = n commands, in runs of
+-- commands with the same lane, type and options: each run is (count, lane, type, options),
+-- then count x (id, payload JSON). options is '' or "cost,delay ms,group" (group: the rest,
+-- maybe '').
 -- A new id is queued at the back of its lane (or, with a delay, put in K_DELAYED as
 -- scheduled); an existing id is never queued twice: the caller gets its state ('p' in flight,
 -- 'ok'/'err' with the stored outcome, 'x' cancelled). A lane whose pending count reaches its
@@ -51,7 +53,15 @@ i = i + 1
 local fresh = false
 local keys = {}  -- the commands' hash keys
 if n > 0 then
-  for j = 0, n - 1 do keys[j + 1] = cmd_key(ARGV[i + 5 * j]) end
+  local at = i
+  while #keys < n do
+    local run = tonumber(ARGV[at])
+    at = at + 4
+    for _ = 1, run do
+      keys[#keys + 1] = cmd_key(ARGV[at])
+      at = at + 2
+    end
+  end
   local found = 0
   for s = 1, n, 1000 do
     found = found + redis.call('EXISTS', unpack(keys, s, math.min(s + 999, n)))
@@ -60,9 +70,15 @@ if n > 0 then
 end
 local seen = {}
 local pushes = {}  -- lane -> ids to RPUSH at the end, in submit order
+local left, lane, ctype, opts = 0, nil, nil, nil  -- the current run
 for j = 1, n do
-  local id, lane, ctype, payload, opts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  i = i + 5
+  if left == 0 then
+    left, lane, ctype, opts = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    i = i + 4
+  end
+  left = left - 1
+  local id, payload = ARGV[i], ARGV[i + 1]
+  i = i + 2
   local ck = keys[j]
   local rec, state = nil, nil
   if not fresh or seen[id] then
