@@ -4,7 +4,9 @@
 --   id, fencing token, kind ('ok' | 'retry' | 'fail'), value (result or error JSON),
 --   retry delay ms, error text, timed out ('1' | '0');
 -- then (optional) the number of results, then per result 3 fields: id, fencing token, value
--- JSON (an 'ok' ack in fewer arguments: the worker sends its results this way).
+-- JSON (an 'ok' ack in fewer arguments: the worker sends its results this way); then
+-- (optional) a gate key: while it exists the call claims nothing (see worker.py: the claim
+-- an idle worker queues behind its BLPOP, stopped by setting the gate).
 -- An ack whose token is not the command's current one (a zombie worker whose lease expired)
 -- changes nothing and is counted in K_INFO 'zombie_acks'.
 -- Claim rule (the local core's): lanes ordered by effective priority (base minus deadline
@@ -87,10 +89,15 @@ for _ = 1, tonumber(ARGV[6]) do
   i = i + 7
 end
 -- then the results, 3 fields each (id, token, value JSON): an 'ok' ack without the rest
-for _ = 1, tonumber(ARGV[i] or '0') do
-  ack(ARGV[i + 1], ARGV[i + 2], 'ok', ARGV[i + 3], 0, '', '0')
+local results = tonumber(ARGV[i] or '0')
+i = i + 1
+for _ = 1, results do
+  ack(ARGV[i], ARGV[i + 1], 'ok', ARGV[i + 2], 0, '', '0')
   i = i + 3
 end
+-- a call sent ahead (queued behind the worker's BLPOP) claims nothing once its gate is set
+local gate = ARGV[i]
+if gate and gate ~= '' and redis.call('EXISTS', gate) == 1 then limit = 0 end
 if freed_total > 0 then
   call_many('ZREM', K_LEASES, ended, 1000)
   for lane, n in pairs(freed) do redis.call('HINCRBY', lane_key(lane), 'act', -n) end
