@@ -270,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--mode", choices=("burst", "drain"), default="burst")
     parser.add_argument("--slowlog", action="store_true")
-    parser.add_argument("--json", help="write the summaries here")
+    parser.add_argument("--json", help="add the summaries to this JSON file")
     args = parser.parse_args(argv)
     out: dict[str, Any] = {}
     for processes in (int(p) for p in args.processes.split(",")):
@@ -280,13 +280,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             rounds = [bench.run(args.mode, args.jobs) for _ in range(args.rounds)]
         label = (
             f"{processes} workers x {args.concurrency}, {args.mode}, batch {args.batch}, "
-            f"{args.jobs:,} jobs"
+            f"{args.jobs:,} jobs{', slowlog' if args.slowlog else ''}"
         )
         summary = summarise(rounds)
         show(label, summary)
         out[label] = summary
         sys.stdout.flush()
-    if args.json:
+    if args.json:  # added to what the file holds (one label per configuration)
+        try:
+            with open(args.json, encoding="utf-8") as f:
+                out = {**json.load(f), **out}
+        except (OSError, ValueError):
+            pass
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(out, f, indent=1)
     return 0
