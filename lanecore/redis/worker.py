@@ -5,6 +5,7 @@ expired ones, and block on the wake-up list when nothing is claimable — never 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -279,6 +280,11 @@ class Worker:
         if not woken.cancelled():
             await asyncio.wait([woken])
             await self._take_woken()
+            with contextlib.suppress(*TRANSIENT):  # its step has run: drop gate and wake-up
+                await self._client.delete(
+                    keys.worker_gate(self.worker_id), keys.worker_wake(self.worker_id)
+                )
+                self._gated = False
         else:
             self._woken, self._reserved = None, 0
 
