@@ -1,6 +1,7 @@
 """The worker loop of a distributed manager: claim (one script call that also carries the
 acks of finished commands), run each claimed command as a task, heartbeat leases, reap
-expired ones, and block on the wake-up list when nothing is claimable — never a busy poll."""
+expired ones, and block on the wake-up list when nothing is claimable — never a busy poll —
+with the next claim queued behind that BLPOP, so it arrives with the wake-up."""
 
 from __future__ import annotations
 
