@@ -363,3 +363,93 @@ def test_paused_and_throttled_lanes_hold_no_slot(server: RedisServer) -> None:
         await manager.close()
 
     run(main())
+
+
+def test_a_queued_id_whose_hash_is_gone_gives_its_slot_back(server: RedisServer) -> None:
+    """A claim pops each lane's share at once; an id in the queue without its pending hash
+    (evicted, say) is skipped, its slot and token are given back and the limit is still
+    filled from the lane, in order."""
+
+    async def main() -> None:
+        rated = LaneConfig(1, 10).with_rate_limit(RateLimitConfig.per_minute(3))
+        manager = build(server.url, QueueManagerBuilder().with_lane("q", rated, 0))
+        await manager.start(worker=False)
+        for name in ("a", "b", "c", "d"):
+            manager.submit("q", "x", name, command_id=name)
+        await manager._submitter.wait_sent()
+        client = await manager._connected()
+        await client.delete(manager.backend.keys.command("a"))
+        _, _, got = await Claimer(manager).step(2)
+        assert [c for c, *_ in got] == ["b", "c"]
+        stats = await manager.stats()
+        assert (stats.lanes["q"].active, stats.lanes["q"].pending) == (2, 1)
+        # 3 tokens a minute: "a" did not spend one, so "d" still gets the third
+        _, _, got = await Claimer(manager).step(5)
+        assert [c for c, *_ in got] == ["d"]
+        await manager.close()
+
+    run(main())
+
+
+def test_an_id_twice_in_one_submit_call_is_queued_once(server: RedisServer) -> None:
+    """submit.lua skips the per-command read when none of a call's ids is stored, but an id
+    repeated within the call is read: the second one follows the first."""
+
+    async def main() -> None:
+        manager = build(server.url, QueueManagerBuilder().with_lane("q", LaneConfig(1, 10), 0))
+        await manager.start(worker=False)
+        client = await manager._connected()
+        reply = await manager.backend.scripts.submit(
+            client, "", 0, 3, 3, "q", "x", "", "same", "1", "other", "2", "same", "3"
+        )
+        assert reply[::2] == ["new", "new", "p"]
+        stats = await manager.stats()
+        assert stats.lanes["q"].pending == 2
+        _, _, got = await Claimer(manager).step(5)
+        assert [c for c, *_ in got] == ["same", "other"]
+        await manager.close()
+
+    run(main())
+
+
+def test_a_stopped_worker_claims_nothing_with_its_claim_queued(server: RedisServer) -> None:
+    """An idle worker has a claim queued behind its BLPOP; stop_claiming sets that claim's
+    gate and unblocks it, so it claims nothing, even with a claimable command pending."""
+
+    async def main() -> None:
+        namespace = redis_fixtures.namespace()
+        lanes = QueueManagerBuilder().with_lane("q", LaneConfig(1, 10), 0)
+        worker = lanes.with_backend(RedisBackend(server.url, namespace)).build()
+
+        async def echo(payload: Any) -> Any:
+            return payload
+
+        worker.register("x", echo)
+        await worker.start(worker=True)
+        submitter = lanes.with_backend(RedisBackend(server.url, namespace)).build()
+        await submitter.start(worker=False)
+        assert await submitter.submit("q", "x", 1) == 1  # ran by the worker, which idles
+        loop_worker = worker.worker
+        assert loop_worker is not None
+        # a pending command no wake-up announces: queued while the lane is paused, then the
+        # pause flag cleared by hand (resume_lane would push a wake-up)
+        await submitter.pause_lane("q")
+        late = submitter.submit("q", "x", 2)
+        await late.persisted()
+        client = await submitter._connected()
+        keys = submitter.backend.keys
+        await asyncio.sleep(0.1)  # the worker woke for it, found the lane paused, idles again
+        assert loop_worker._woken is not None
+        await client.hset(keys.lane("q"), "pause", "0")  # type: ignore[misc]
+        worker.shutdown()  # nothing of its own outstanding: it stops claiming at once
+        assert loop_worker.stopped is not None
+        await asyncio.wait_for(asyncio.shield(loop_worker.stopped), 5)
+        stats = await submitter.stats()
+        assert (stats.lanes["q"].pending, stats.lanes["q"].active) == (1, 0)
+        gate = keys.worker_gate(loop_worker.worker_id)
+        assert await client.exists(gate, keys.worker_wake(loop_worker.worker_id)) == 0
+        await worker.close()
+        late.cancel()
+        await submitter.close()
+
+    run(main())

@@ -13,7 +13,8 @@ from lanecore.redis.keys import Keys
 from lanecore.redis.scripts import NAMES, source
 
 #: What the backend sends itself: the scripts (EVAL after NOSCRIPT), stats and DLQ reads,
-#: the events stream, the idle workers' wake-up list and the result channel.
+#: the events stream, the idle workers' wake-up lists (their own: pushed and gated with
+#: rpush, set and del) and the result channel.
 CLIENT_COMMANDS = (
     "evalsha",
     "eval",
@@ -31,6 +32,8 @@ CLIENT_COMMANDS = (
     "xrevrange",
     "xread",
     "blpop",
+    "rpush",
+    "del",
     "subscribe",
 )
 

@@ -43,7 +43,10 @@ class RemoteHandle(asyncio.Future[Any]):
 
     async def persisted(self) -> None:
         """Wait until Redis holds the command (raises what storing it raised)."""
-        await asyncio.shield(self._stored)
+        stored = self._stored
+        if stored.done():  # no shield (a Future and two callbacks) once it is settled
+            return stored.result()
+        await asyncio.shield(stored)
 
     def cancel(self, msg: Any = None) -> bool:
         if self.done():

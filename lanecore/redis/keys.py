@@ -24,7 +24,9 @@ paused, boost, pressure threshold and flag, sequence number of its last claim, `
 place in the order lanes were added, which breaks priority ties of min reservations). Per
 command: ``c:<id>`` HASH (type, lane, payload, state, attempts, fencing token, reply
 channels, submit time, stalls, result or error). Submitters listen on the pub/sub channel
-``r:<client id>``.
+``r:<client id>``. An idle worker also blocks on its own wake-up list ``wk:<worker id>``
+(pushed to unblock it) and queues its next claim behind that BLPOP, which claims nothing
+while the gate ``wg:<worker id>`` exists.
 """
 
 from __future__ import annotations
@@ -90,3 +92,9 @@ class Keys:
 
     def channel(self, client_id: str) -> str:
         return f"{self.prefix}r:{client_id}"
+
+    def worker_wake(self, worker_id: str) -> str:
+        return f"{self.prefix}wk:{worker_id}"
+
+    def worker_gate(self, worker_id: str) -> str:
+        return f"{self.prefix}wg:{worker_id}"

@@ -108,12 +108,16 @@ class DistributedManager:
     def command_types(self) -> list[str]:
         return self._registry.command_types
 
-    async def _lane_config(self, lane_id: str) -> LaneConfig:
-        """This manager's config of a lane, or the stored one for lanes another app added."""
+    def _known_config(self, lane_id: str) -> LaneConfig | None:
+        """The config of a lane this process already knows (no Redis read), else None."""
         known = self._lanes.get(lane_id)
         if known is not None:
             return known[0]
-        config = self._remote_lanes.get(lane_id)
+        return self._remote_lanes.get(lane_id)
+
+    async def _lane_config(self, lane_id: str) -> LaneConfig:
+        """This manager's config of a lane, or the stored one for lanes another app added."""
+        config = self._known_config(lane_id)
         if config is None:
             client = await self._connected()
             text = await cast(
@@ -193,6 +197,7 @@ class DistributedManager:
                 self.backend,
                 self._registry.handler,
                 self._lane_config,
+                known_config=self._known_config,
                 worker_id=self._submitter.client_id,
                 sweep_lanes=bool(self._templates),
             )
@@ -331,25 +336,37 @@ class DistributedManager:
         the handle with LaneFull, nothing queued."""
         config = self._submit_lane(lane_id)
         options = pack_options(lane_id, config, cost, delay, group)
+        text = self._encode(command_type, payload)
+        submitter = self._submitter
+        if command_id is not None:
+            if not isinstance(command_id, str) or not command_id:
+                raise TypeError(f"command_id must be a non-empty str, got {command_id!r}")
+            existing = submitter.outstanding.get(command_id)
+            if existing is not None:
+                return existing
+        return self._queue(lane_id, command_type, text, options, command_id)
+
+    @staticmethod
+    def _encode(command_type: Any, payload: Any) -> str:
+        """The payload's JSON text, after checking the command type (TypeError for either)."""
         if not isinstance(command_type, str) or not command_type:
             raise TypeError(f"command_type must be a non-empty str, got {command_type!r}")
         try:
-            text = encode_payload(command_type, payload)
+            return encode_payload(command_type, payload)
         except TypeError as exc:
             raise TypeError(
                 f"payload of a {command_type!r} command must be JSON-serialisable: "
                 f"{exc.__cause__ or exc}"
             ) from None
+
+    def _queue(
+        self, lane_id: str, command_type: str, text: str, options: str, command_id: str | None
+    ) -> RemoteHandle:
+        """Make the handle of a checked submit and queue it for this iteration's batch."""
         submitter = self._submitter
         if command_id is None:
             self._next += 1
             command_id = f"{submitter.client_id}-{self._next}"
-        elif not isinstance(command_id, str) or not command_id:
-            raise TypeError(f"command_id must be a non-empty str, got {command_id!r}")
-        else:
-            existing = submitter.outstanding.get(command_id)
-            if existing is not None:
-                return existing
         loop = asyncio.get_running_loop()
         handle = RemoteHandle(loop=loop)
         handle.command_id = command_id
@@ -361,12 +378,17 @@ class DistributedManager:
         return handle
 
     def submit_many(self, lane_id: str, commands: Iterable[tuple[str, Any]]) -> list[RemoteHandle]:
-        """Submit ``(command_type, payload)`` pairs; all are checked before any is queued."""
+        """Submit ``(command_type, payload)`` pairs; all are checked (and each payload encoded,
+        once) before any is queued."""
         batch = list(commands)
         self._submit_lane(lane_id)
-        for command_type, payload in batch:
-            encode_payload(command_type, payload)
-        return [self.submit(lane_id, command_type, payload) for command_type, payload in batch]
+        encode = self._encode
+        texts = [encode(command_type, payload) for command_type, payload in batch]
+        queue = self._queue
+        return [
+            queue(lane_id, command_type, text, "", None)
+            for (command_type, _), text in zip(batch, texts, strict=True)
+        ]
 
     async def put(
         self,

@@ -86,8 +86,16 @@ class Submitter:
                 chunk = batch[start : start + CHUNK]
                 args: list[Any] = [self.channel, *self._lane_defs({e[1] for e in chunk})]
                 args.append(len(chunk))
+                # runs of commands with the same lane, type and options share one header
+                run_lane = run_type = run_options = None
+                count_at = 0  # where the current run's count goes
                 for handle, lane_id, command_type, payload, options in chunk:
-                    args += (handle.command_id, lane_id, command_type, payload, options)
+                    if lane_id != run_lane or command_type != run_type or options != run_options:
+                        run_lane, run_type, run_options = lane_id, command_type, options
+                        count_at = len(args)
+                        args += (0, lane_id, command_type, options)
+                    args[count_at] += 1
+                    args += (handle.command_id, payload)
 
                 def call(args: list[Any] = args) -> Awaitable[Any]:
                     return script(client, *args)

@@ -1,17 +1,20 @@
 """The worker loop of a distributed manager: claim (one script call that also carries the
 acks of finished commands), run each claimed command as a task, heartbeat leases, reap
-expired ones, and block on the wake-up list when nothing is claimable — never a busy poll."""
+expired ones, and block on the wake-up list when nothing is claimable — never a busy poll —
+with the next claim queued behind that BLPOP, so it arrives with the wake-up."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from lanecore.config import LaneConfig
 from lanecore.durable import Handler
@@ -22,10 +25,13 @@ from lanecore.redis.stopping import cancel_and_wait
 
 logger = logging.getLogger("lanecore.redis")
 
-ACK_FIELDS = 7
+ACK_FIELDS = 7  # an ack of a retry or failure: see step.lua
+OK_FIELDS = 3  # a result: id, token, value JSON
 CLAIM_FIELDS = 7
 REAP_LIMIT = 500
 SWEEP_LIMIT = 200  # templated lanes looked at per heartbeat
+# one encoder for every result (json.dumps with options builds a new one per call)
+RESULT_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 class Running:
@@ -43,7 +49,8 @@ class Worker:
     """Runs commands claimed from Redis with up to ``backend.concurrency`` at once.
 
     ``handler(command_type)`` gives the registered handler (raising UnknownCommandType, which
-    fails the attempt); ``lane_config(lane_id)`` the lane's config (timeout, retry policy)."""
+    fails the attempt); ``lane_config(lane_id)`` the lane's config (timeout, retry policy),
+    ``known_config(lane_id)`` the same when it is known without a Redis read (else None)."""
 
     def __init__(
         self,
@@ -51,26 +58,31 @@ class Worker:
         handler: Callable[[str], Handler],
         lane_config: Callable[[str], Awaitable[LaneConfig]],
         *,
+        known_config: Callable[[str], LaneConfig | None] = lambda lane_id: None,
         worker_id: str | None = None,
         sweep_lanes: bool = False,
     ) -> None:
         self._backend = backend
         self._handler = handler
         self._lane_config = lane_config
+        self._known_config = known_config
         # cancel_group tells a worker to stop a command on channel r:<worker id>, which is
         # its manager's result channel when the manager passes its client id here
         self.worker_id = worker_id or uuid.uuid4().hex[:16]
         self._sweep_lanes = sweep_lanes
         self.concurrency = backend.concurrency
         self.running: dict[str, Running] = {}
-        self._acks: list[Any] = []
+        self._acks: list[Any] = []  # ACK_FIELDS per retry or failure
+        self._oks: list[Any] = []  # OK_FIELDS per result
         self._kick = asyncio.Event()
         self.claiming = True
         self.rejected = 0  # acks of this worker that Redis refused (its lease had expired)
         self.ran = 0
         self._client: Redis | None = None
         self._blocking: Redis | None = None
-        self._blpop: asyncio.Task[Any] | None = None
+        self._woken: asyncio.Task[list[Any]] | None = None  # the claim queued behind BLPOP
+        self._reserved = 0  # the slots that claim may fill
+        self._gated = False  # its gate was set (stop_claiming): cleared to claim again
         self._tasks: list[asyncio.Task[None]] = []
         self.stopped: asyncio.Future[None] | None = None
 
@@ -100,7 +112,7 @@ class Worker:
         self.claiming = False
         for running in list(self.running.values()):
             running.task.cancel()
-        await cancel_and_wait([*self._tasks, self._blpop])
+        await cancel_and_wait([*self._tasks, self._woken])
         for client in (self._client, self._blocking):
             if client is not None:
                 await self._backend.release(client)
@@ -127,15 +139,22 @@ class Worker:
         lease_ms, ttl_ms = backend.lease_ms, backend.result_ttl_ms
         kick = self._kick
         while True:
-            free = self.concurrency - len(self.running) if self.claiming else 0
-            if not self.claiming and not self.running and not self._acks:
+            if self._woken is not None and self._woken.done():
+                await self._take_woken()
+            free = self._free()
+            if not self.claiming and not self.running and not self._acks and not self._oks:
+                if self._woken is not None:
+                    await self._end_woken()
+                    continue
                 return
-            if free <= 0 and not self._acks:
+            if free <= 0 and not self._acks and not self._oks:
                 kick.clear()
-                await kick.wait()
+                await self._wait(None)
                 continue
             acks, self._acks = self._acks, []
+            oks, self._oks = self._oks, []
             args = [self.worker_id, lease_ms, free, ttl_ms, len(acks) // ACK_FIELDS, *acks]
+            args += (len(oks) // OK_FIELDS, *oks)
 
             def call(args: list[Any] = args) -> Awaitable[Any]:
                 return script(client, *args)
@@ -144,44 +163,148 @@ class Worker:
                 reply = await backend.retrying("claiming", call)
             except BaseException:
                 self._acks[:0] = acks  # not sent: keep them for the next try
+                self._oks[:0] = oks
                 raise
-            wait_ms, rejected = int(reply[0]), int(reply[2])
-            if rejected:
-                self.rejected += rejected
-                logger.warning(
-                    "lanecore.redis: %d ack(s) rejected: their lease had expired", rejected
-                )
-            claimed = (len(reply) - 3) // CLAIM_FIELDS
-            for index in range(3, len(reply), CLAIM_FIELDS):
-                self._launch(reply[index : index + CLAIM_FIELDS])
-            if claimed < free and not self._acks:
+            if self._apply(reply) < free and not self._acks and not self._oks:
                 kick.clear()
-                idle = backend.idle_wait
-                await self._idle(idle if wait_ms < 0 else min(wait_ms / 1000.0, idle))
+                await self._idle(int(reply[0]))
 
-    async def _idle(self, timeout: float) -> None:
-        """Wait for a wake-up pushed to Redis, a local command finishing, or ``timeout``."""
+    def _free(self) -> int:
+        """Slots a claim may fill now: those not running nor reserved by the queued claim."""
+        if not self.claiming:
+            return 0
+        return self.concurrency - len(self.running) - self._reserved
+
+    def _apply(self, reply: list[Any]) -> int:
+        """Launch the commands a step call claimed; how many."""
+        rejected = int(reply[2])
+        if rejected:
+            self.rejected += rejected
+            logger.warning("lanecore.redis: %d ack(s) rejected: their lease had expired", rejected)
+        for index in range(3, len(reply), CLAIM_FIELDS):
+            self._launch(reply[index : index + CLAIM_FIELDS])
+        return (len(reply) - 3) // CLAIM_FIELDS
+
+    async def _idle(self, wait_ms: int) -> None:
+        """Nothing more to claim: wait for a wake-up, a local command finishing (kick) or the
+        due time ``wait_ms`` (-1: none) of a token or delayed command.
+
+        The wake-up carries the next claim: the worker queues a step call (no acks, the free
+        slots as limit) behind its BLPOP on the same connection, so Redis runs it the moment
+        the BLPOP returns and the claimed commands arrive with the wake-up, one round trip
+        instead of two. Those slots stay reserved (``_free``) until its reply is taken; at a
+        due time the worker unblocks its own BLPOP (its own wake-up list) to claim."""
+        backend = self._backend
+        loop = asyncio.get_running_loop()
+        idle = backend.idle_wait
+        deadline = loop.time() + (idle if wait_ms < 0 else min(wait_ms / 1000.0, idle))
+        while True:
+            if self._woken is None and self.claiming:
+                limit = self.concurrency - len(self.running)
+                if limit > 0:
+                    if self._gated:  # claiming again after stop_claiming: open the gate
+                        assert self._client is not None
+                        await self._client.delete(backend.keys.worker_gate(self.worker_id))
+                        self._gated = False
+                    self._reserved = limit
+                    self._woken = loop.create_task(self._claim_when_woken(limit))
+            remaining = deadline - loop.time()
+            if remaining > 0 and await self._wait(remaining):
+                woken = self._woken
+                if woken is None or not woken.done():
+                    return  # kicked
+                limit = self._reserved
+                claimed, wait_ms = await self._take_woken()
+                if claimed:
+                    await asyncio.sleep(0)  # let them start: quick ones are acked at once
+                if claimed >= limit or self._acks or self._oks or not self.claiming:
+                    return
+                deadline = loop.time() + (idle if wait_ms < 0 else min(wait_ms / 1000.0, idle))
+            elif self._woken is not None and wait_ms >= 0:
+                # a token or delayed command is due: the queued claim takes it now
+                assert self._client is not None
+                await self._client.rpush(backend.keys.worker_wake(self.worker_id), "1")
+                wait_ms = -1
+                deadline = loop.time() + idle
+            else:
+                return
+
+    async def _claim_when_woken(self, limit: int) -> list[Any]:
+        """BLPOP on this worker's own wake-up list and the shared one, with a step call
+        queued behind it: the step's reply."""
+        backend = self._backend
         blocking = self._blocking
         assert blocking is not None
-        backend = self._backend
-        if self._blpop is None:
-            self._blpop = asyncio.get_running_loop().create_task(
-                blocking.blpop([backend.keys.wake], timeout=backend.idle_wait)  # type: ignore[arg-type]
-            )
-        kicked = asyncio.get_running_loop().create_task(self._kick.wait())
+        keys, script = backend.keys, backend.scripts.step
+        args = [
+            *(self.worker_id, backend.lease_ms, limit, backend.result_ttl_ms, 0, 0),
+            keys.worker_gate(self.worker_id),
+        ]
+        pipe = blocking.pipeline(transaction=False)
+        pipe.blpop([keys.worker_wake(self.worker_id), keys.wake], timeout=backend.idle_wait)
+        script.queue(pipe, *args)
+        _, reply = await pipe.execute(raise_on_error=False)
+        if isinstance(reply, NoScriptError):  # Redis lost its script cache: send the source
+            reply = await script(blocking, *args)
+        elif isinstance(reply, BaseException):
+            raise reply
+        return cast(list[Any], reply)
+
+    async def _take_woken(self) -> tuple[int, int]:
+        """Launch what the queued claim brought (it is done): how many, and its wait ms."""
+        woken, self._woken = self._woken, None
+        self._reserved = 0
+        assert woken is not None
+        error = woken.exception()
+        if error is None:
+            reply = woken.result()
+            return self._apply(reply), int(reply[0])
+        if not isinstance(error, TRANSIENT):
+            raise error
+        await asyncio.sleep(jittered(0.1))  # Redis is away: the claim call will wait
+        return 0, -1
+
+    async def _end_woken(self) -> None:
+        """Stopped claiming with a claim queued: set its gate and unblock its BLPOP, so it
+        claims nothing, then take its reply."""
+        woken = self._woken
+        assert woken is not None and self._client is not None
+        keys = self._backend.keys
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.set(keys.worker_gate(self.worker_id), "1", px=self._backend.lease_ms)
+            pipe.rpush(keys.worker_wake(self.worker_id), "1")
+            await pipe.execute()
+            self._gated = True
+        except TRANSIENT:
+            await cancel_and_wait([woken])  # Redis is away: nothing can be claimed meanwhile
+        if not woken.cancelled():
+            await asyncio.wait([woken])
+            await self._take_woken()
+            with contextlib.suppress(*TRANSIENT):  # its step has run: drop gate and wake-up
+                await self._client.delete(
+                    keys.worker_gate(self.worker_id), keys.worker_wake(self.worker_id)
+                )
+                self._gated = False
+        else:
+            self._woken, self._reserved = None, 0
+
+    async def _wait(self, timeout: float | None) -> bool:
+        """Wait for a kick or the queued claim's reply; False after ``timeout``."""
+        kick = self._kick
+        if kick.is_set() or (self._woken is not None and self._woken.done()):
+            return True
+        kicked = asyncio.get_running_loop().create_task(kick.wait())
+        waiting: list[asyncio.Future[Any]] = [kicked]
+        if self._woken is not None:
+            waiting.append(self._woken)
         try:
             done, _ = await asyncio.wait(
-                (self._blpop, kicked), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             kicked.cancel()
-        if self._blpop in done:
-            blpop, self._blpop = self._blpop, None
-            error = blpop.exception()
-            if error is not None:
-                if not isinstance(error, TRANSIENT):
-                    raise error
-                await asyncio.sleep(jittered(0.1))  # Redis is away: the claim call will wait
+        return bool(done)
 
     def stop(self, command_id: str, token: str) -> None:
         """Cancel the task of a command cancel_group cancelled in Redis (its slot is already
@@ -205,7 +328,9 @@ class Worker:
         config: LaneConfig | None = None
         ack: list[Any]
         try:
-            config = await self._lane_config(lane_id)
+            config = self._known_config(lane_id)
+            if config is None:
+                config = await self._lane_config(lane_id)
             timeout = config.timeout
             handler = self._handler(command_type)
             payload = json.loads(payload_text)
@@ -221,13 +346,17 @@ class Worker:
                         raise CommandTimeout(command_id, timeout) from None
                     raise
             try:
-                value = json.dumps(result, separators=(",", ":"), allow_nan=False)
+                value = RESULT_ENCODER.encode(result)
             except (TypeError, ValueError) as exc:
                 raise TypeError(
                     f"result of {command_type!r} command {command_id!r} is not "
                     f"JSON-serialisable: {exc}"
                 ) from None
-            ack = [command_id, token, "ok", value, 0, "", "0"]
+            self.running.pop(command_id, None)
+            self.ran += 1
+            self._oks += (command_id, token, value)
+            self._kick.set()
+            return
         except asyncio.CancelledError:
             self.running.pop(command_id, None)
             raise  # closing: not acked, the lease expires and another worker runs it

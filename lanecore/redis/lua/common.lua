@@ -16,10 +16,14 @@ local function queue_key(lane) return P .. 'q:' .. lane end
 local function lane_key(lane) return P .. 'l:' .. lane end
 
 -- Events go to a stream only while some subscriber keeps K_EVON alive.
+-- Per-command callers test events_on() first, so no payload table is built while off.
 local EVENTS_ON = nil
-local function emit(key, payload, now)
+local function events_on()
   if EVENTS_ON == nil then EVENTS_ON = redis.call('EXISTS', K_EVON) == 1 end
-  if EVENTS_ON then
+  return EVENTS_ON
+end
+local function emit(key, payload, now)
+  if events_on() then
     redis.call('XADD', K_EVENTS, 'MAXLEN', '~', 10000, '*', 'k', key,
       'p', cjson.encode(payload), 't', string.format('%.6f', now / 1000))
   end
@@ -57,6 +61,27 @@ local function count(lane, name, n)
   redis.call('HINCRBY', K_METRICS, lane .. '|' .. name, n or 1)
 end
 
+-- Counters of a batch are summed here and written once per lane at the end (flush_counts).
+local COUNTS = {}  -- counter name -> lane -> n
+local function count_later(lane, name)
+  local per_lane = COUNTS[name]
+  if not per_lane then per_lane = {}; COUNTS[name] = per_lane end
+  per_lane[lane] = (per_lane[lane] or 0) + 1
+end
+local function flush_counts()
+  for name, per_lane in pairs(COUNTS) do
+    for lane, n in pairs(per_lane) do redis.call('HINCRBY', K_METRICS, lane .. '|' .. name, n) end
+  end
+  COUNTS = {}
+end
+
+-- redis.call(cmd, key, items...) in slices of `width` items (unpack's stack limit is ~8000).
+local function call_many(cmd, key, items, width)
+  for s = 1, #items, width do
+    redis.call(cmd, key, unpack(items, s, math.min(s + width - 1, #items)))
+  end
+end
+
 -- One pending wake-up token is enough: a woken worker that leaves work behind pushes another.
 local function wake()
   if redis.call('LLEN', K_WAKE) == 0 then redis.call('RPUSH', K_WAKE, '1') end
@@ -64,13 +89,16 @@ end
 
 -- Results are batched per submitter channel and published once at the end of the script.
 local REPLIES = {}
+local function reply_to(ch, entry)
+  local list = REPLIES[ch]
+  if not list then list = {}; REPLIES[ch] = list end
+  list[#list + 1] = entry
+end
 local function reply(channels, id, status, value)
   if not channels or channels == '' then return end
-  for ch in string.gmatch(channels, '[^,]+') do
-    local list = REPLIES[ch]
-    if not list then list = {}; REPLIES[ch] = list end
-    list[#list + 1] = {id, status, value}
-  end
+  local entry = {id, status, value}
+  if not string.find(channels, ',', 1, true) then return reply_to(channels, entry) end
+  for ch in string.gmatch(channels, '[^,]+') do reply_to(ch, entry) end
 end
 local function flush_replies()
   for ch, list in pairs(REPLIES) do redis.call('PUBLISH', ch, cjson.encode(list)) end

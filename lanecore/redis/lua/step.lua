@@ -2,7 +2,11 @@
 -- ARGV[2] worker id, [3] lease ms, [4] max commands to claim, [5] result ttl ms,
 -- [6] number of acks, then per ack 7 fields:
 --   id, fencing token, kind ('ok' | 'retry' | 'fail'), value (result or error JSON),
---   retry delay ms, error text, timed out ('1' | '0').
+--   retry delay ms, error text, timed out ('1' | '0');
+-- then (optional) the number of results, then per result 3 fields: id, fencing token, value
+-- JSON (an 'ok' ack in fewer arguments: the worker sends its results this way); then
+-- (optional) a gate key: while it exists the call claims nothing (see worker.py: the claim
+-- an idle worker queues behind its BLPOP, stopped by setting the gate).
 -- An ack whose token is not the command's current one (a zombie worker whose lease expired)
 -- changes nothing and is counted in K_INFO 'zombie_acks'.
 -- Claim rule (the local core's): lanes ordered by effective priority (base minus deadline
@@ -26,13 +30,18 @@
 -- threshold emit queue.lane.pressure / queue.lane.idle as in submit.lua.
 local worker, lease, limit, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local now = now_ms()
+-- lease expiries are whole milliseconds: the leases set holds a worker's running commands,
+-- a listpack up to 128 of them, where every ZADD walks the entries and a fractional score
+-- is parsed back with strtod at each (~10 us a ZADD at 100 entries; integers ~2.5 us)
+local lease_at = math.floor(now) + lease
 local rejected = 0
 
 local i = 7
-for _ = 1, tonumber(ARGV[6]) do
-  local id, token, kind, value = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local delay, err_text, timed_out = tonumber(ARGV[i + 4]), ARGV[i + 5], ARGV[i + 6]
-  i = i + 7
+-- the acks' per-command writes are the hash and its expiry; the leases they end, the slots
+-- they free and the counters are written once per call after the loop (nothing in it reads
+-- them), and before due retries re-enter, which may claim an acked command again
+local ended, freed, freed_total = {}, {}, 0
+local function ack(id, token, kind, value, delay, err_text, timed_out)
   local ck = cmd_key(id)
   local rec = redis.call('HMGET', ck, 'k', 's', 'l', 't', 'r', 'a', 'g')
   if rec[2] == 'x' then
@@ -42,9 +51,9 @@ for _ = 1, tonumber(ARGV[6]) do
     redis.call('HINCRBY', K_INFO, 'zombie_acks', 1)
   else
     local lane = rec[3]
-    redis.call('ZREM', K_LEASES, id)
-    redis.call('HINCRBY', lane_key(lane), 'act', -1)
-    redis.call('HINCRBY', K_INFO, 'act', -1)
+    ended[#ended + 1] = id
+    freed[lane] = (freed[lane] or 0) + 1
+    freed_total = freed_total + 1
 
     local group = rec[7] or nil
     if timed_out == '1' then
@@ -53,11 +62,13 @@ for _ = 1, tonumber(ARGV[6]) do
         group = group}, now)
     end
     if kind == 'ok' then
-      redis.call('HSET', ck, 's', 'ok', 'res', value, 'k', '0')
-      redis.call('HDEL', ck, 'p')
+      -- the payload is dropped (left empty) with the result stored, in one write
+      redis.call('HSET', ck, 's', 'ok', 'res', value, 'k', '0', 'p', '')
       redis.call('PEXPIRE', ck, ttl)
-      count(lane, 'lane.commands.completed')
-      emit('queue.command.completed', {lane_id = lane, command_id = id, group = group}, now)
+      count_later(lane, 'lane.commands.completed')
+      if events_on() then
+        emit('queue.command.completed', {lane_id = lane, command_id = id, group = group}, now)
+      end
       reply(rec[5], id, 'ok', value)
       ungroup(id, group)
     elseif kind == 'retry' then
@@ -72,11 +83,32 @@ for _ = 1, tonumber(ARGV[6]) do
     end
   end
 end
+for _ = 1, tonumber(ARGV[6]) do
+  ack(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5],
+    ARGV[i + 6])
+  i = i + 7
+end
+-- then the results, 3 fields each (id, token, value JSON): an 'ok' ack without the rest
+local results = tonumber(ARGV[i] or '0')
+i = i + 1
+for _ = 1, results do
+  ack(ARGV[i], ARGV[i + 1], 'ok', ARGV[i + 2], 0, '', '0')
+  i = i + 3
+end
+-- a call sent ahead (queued behind the worker's BLPOP) claims nothing once its gate is set
+local gate = ARGV[i]
+if gate and gate ~= '' and redis.call('EXISTS', gate) == 1 then limit = 0 end
+if freed_total > 0 then
+  call_many('ZREM', K_LEASES, ended, 1000)
+  for lane, n in pairs(freed) do redis.call('HINCRBY', lane_key(lane), 'act', -n) end
+  redis.call('HINCRBY', K_INFO, 'act', -freed_total)
+  flush_counts()
+end
 
 -- due retries and delayed submits enter at the back of their lane
 local due = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', now, 'LIMIT', 0, 1000)
+if #due > 0 then call_many('ZREM', K_DELAYED, due, 1000) end
 for _, id in ipairs(due) do
-  redis.call('ZREM', K_DELAYED, id)
   local f = redis.call('HMGET', cmd_key(id), 'l', 'dl')
   local lane = f[1]
   if lane then
@@ -87,9 +119,10 @@ for _, id in ipairs(due) do
   end
 end
 
--- the cost of a lane's head command (1 for an empty lane: it is not picked anyway)
-local function head_cost(lane)
-  local head = redis.call('LINDEX', queue_key(lane), 0)
+-- the cost of the command at index `at` (default 0: the head) of a lane's queue (1 past its
+-- end: such a lane is not picked anyway)
+local function head_cost(lane, at)
+  local head = redis.call('LINDEX', queue_key(lane), at or 0)
   if not head then return 1 end
   return tonumber(redis.call('HGET', cmd_key(head), 'co') or '1') or 1
 end
@@ -141,10 +174,10 @@ local function ahead(a, b)
   return a.index < b.index
 end
 table.sort(lanes, ahead)
-local served = tonumber(redis.call('HGET', K_INFO, 'rr') or '0')
-
-local gcap = tonumber(redis.call('HGET', K_INFO, 'gcap') or '0')
-local gact = tonumber(redis.call('HGET', K_INFO, 'act') or '0')
+local info = redis.call('HMGET', K_INFO, 'rr', 'gcap', 'act')
+local served = tonumber(info[1] or '0')
+local gcap = tonumber(info[2] or '0')
+local gact = tonumber(info[3] or '0')
 
 local by_base = {}
 for n, L in ipairs(lanes) do by_base[n] = L end
@@ -192,38 +225,79 @@ end
 local out = {0, 0, rejected}
 local more = 0
 local claimed = 0
+local fence = nil  -- the fencing counter, read at the first claim and written back once
+local leases = {}  -- ZADD arguments: lease expiry, id
+-- Each round first plans its claims: pick() in a loop, keeping the lanes' counts, buckets
+-- and round-robin order here as each claim would change them (no Redis call), then pops
+-- every planned lane's share with one LPOP and claims the commands in the planned order.
+-- A popped id that turns out not to be pending (its hash gone, e.g. evicted) gives back
+-- its slot and tokens, and another round plans what is left of the limit.
 while true do
-  local L = pick()
-  if not L then break end
-  if claimed >= limit then more = 1; break end
-  local id = redis.call('LPOP', queue_key(L.id))
-  L.pend = L.pend - 1
-  pressure(L.id, L.pend, now)
-  local ck = cmd_key(id)
-  local rec = redis.call('HMGET', ck, 't', 'p', 'a', 'at', 's', 'g')
-  if rec[5] == 'p' then
-    local token = redis.call('INCR', K_FENCE)
-    local attempt = (tonumber(rec[3]) or 0) + 1
-    redis.call('HSET', ck, 's', 'a', 'k', token, 'a', attempt, 'w', worker)
-    redis.call('ZADD', K_LEASES, now + lease, id)
+  local plan, plan_pend, plan_cost = {}, {}, {}  -- per planned claim: lane, its pending, cost
+  local share = {}  -- lane id -> commands planned from it this round
+  more = 0
+  while true do
+    local L = pick()
+    if not L then break end
+    if claimed + #plan >= limit then more = 1; break end
+    L.pend = L.pend - 1
     L.act = L.act + 1
-    L.claimed = L.claimed + 1
     gact = gact + 1
+    local cost = 1
     if L.rate > 0 then L.tok = L.tok - 1 end
-    if L.crate > 0 then L.ctok = L.ctok - L.hcost end
-    claimed = claimed + 1
+    if L.crate > 0 then cost = L.hcost; L.ctok = L.ctok - cost end
     -- round-robin: the lane just served goes behind the other lanes of its level
     served = served + 1
     L.rr = served
-    table.sort(lanes, ahead)
-    local n = #out
-    out[n + 1] = id; out[n + 2] = token; out[n + 3] = rec[1]; out[n + 4] = rec[2]
-    out[n + 5] = attempt; out[n + 6] = L.id; out[n + 7] = rec[4]
-    emit('queue.command.started', {lane_id = L.id, command_id = id, command_type = rec[1],
-      group = rec[6] or nil}, now)
+    if #lanes > 1 then table.sort(lanes, ahead) end
+    local p = #plan + 1
+    plan[p], plan_pend[p], plan_cost[p] = L, L.pend, cost
+    share[L.id] = (share[L.id] or 0) + 1
+    if L.crate > 0 then L.hcost = head_cost(L.id, share[L.id]) end
   end
-  if L.crate > 0 then L.hcost = head_cost(L.id) end
+  if #plan == 0 then break end
+  local popped, taken = {}, {}
+  for lane, n in pairs(share) do
+    popped[lane] = redis.call('LPOP', queue_key(lane), n) or {}
+    taken[lane] = 0
+  end
+  local stale = 0
+  for p, L in ipairs(plan) do
+    local pend, cost = plan_pend[p], plan_cost[p]
+    local k = taken[L.id] + 1
+    taken[L.id] = k
+    local id = popped[L.id][k]
+    pressure(L.id, pend, now)
+    local rec = id and redis.call('HMGET', cmd_key(id), 't', 'p', 'a', 'at', 's', 'g')
+    if rec and rec[5] == 'p' then
+      if not fence then fence = tonumber(redis.call('GET', K_FENCE) or '0') end
+      fence = fence + 1
+      local attempt = (tonumber(rec[3]) or 0) + 1
+      redis.call('HSET', cmd_key(id), 's', 'a', 'k', fence, 'a', attempt, 'w', worker)
+      leases[#leases + 1] = lease_at
+      leases[#leases + 1] = id
+      L.claimed = L.claimed + 1
+      claimed = claimed + 1
+      local n = #out
+      out[n + 1] = id; out[n + 2] = fence; out[n + 3] = rec[1]; out[n + 4] = rec[2]
+      out[n + 5] = attempt; out[n + 6] = L.id; out[n + 7] = rec[4]
+      if events_on() then
+        emit('queue.command.started', {lane_id = L.id, command_id = id, command_type = rec[1],
+          group = rec[6] or nil}, now)
+      end
+    else
+      L.act = L.act - 1
+      gact = gact - 1
+      if L.rate > 0 then L.tok = L.tok + 1 end
+      if L.crate > 0 then L.ctok = L.ctok + cost end
+      if not id then L.pend = 0 end
+      stale = stale + 1
+    end
+  end
+  if stale == 0 then break end
 end
+if fence then redis.call('SET', K_FENCE, fence) end
+if #leases > 0 then call_many('ZADD', K_LEASES, leases, 1000) end
 
 for _, L in ipairs(lanes) do
   if L.claimed > 0 then

@@ -1,7 +1,9 @@
 -- submit: ARGV[2] = reply channel, ARGV[3] = m templated lane definitions (each the
 -- LANE_FIELDS fields of store_lane, then its idle ttl ms): a lane missing is created first,
--- and each one's last-submit time 'last' is stamped; then ARGV = n, then n x (id, lane, type,
--- payload JSON, options). options is '' or "cost,delay ms,group" (group: the rest, maybe '').
+-- and each one's last-submit time 'last' is stamped; then ARGV = n commands, in runs of
+-- commands with the same lane, type and options: each run is (count, lane, type, options),
+-- then count x (id, payload JSON). options is '' or "cost,delay ms,group" (group: the rest,
+-- maybe '').
 -- A new id is queued at the back of its lane (or, with a delay, put in K_DELAYED as
 -- scheduled); an existing id is never queued twice: the caller gets its state ('p' in flight,
 -- 'ok'/'err' with the stored outcome, 'x' cancelled). A lane whose pending count reaches its
@@ -25,13 +27,20 @@ end
 local out = {}
 local queued = false
 local LANE = {}
+-- A lane's submit facts, read once per call: false when it is missing or closed; its max
+-- pending; whether its ids can be pushed in one RPUSH at the end (no max pending to check
+-- per command, no pressure threshold to cross). Its pressure state primes common.lua's cache.
 local function lane_info(lane)
   local info = LANE[lane]
   if info == nil then
     info = false
     if redis.call('ZSCORE', K_LANES, lane) then
-      local f = redis.call('HMGET', lane_key(lane), 'closed', 'mp')
-      if f[1] ~= '1' then info = {mp = tonumber(f[2]) or 0} end
+      local f = redis.call('HMGET', lane_key(lane), 'closed', 'mp', 'pt', 'prs')
+      if f[1] ~= '1' then
+        local mp, pt = tonumber(f[2]) or 0, tonumber(f[3]) or 0
+        info = {mp = mp, batched = mp <= 0 and pt <= 0}
+        PRESSURE[lane] = {threshold = pt, on = f[4] == '1'}
+      end
     end
     LANE[lane] = info
   end
@@ -39,12 +48,44 @@ local function lane_info(lane)
 end
 local n = tonumber(ARGV[i])
 i = i + 1
-for _ = 1, n do
-  local id, lane, ctype, payload, opts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  i = i + 5
-  local ck = cmd_key(id)
-  local rec = redis.call('HMGET', ck, 's', 'r', 'res', 'err')
-  local state = rec[1]
+-- One EXISTS over the batch's ids: when none is stored (new submits, the usual case), the
+-- per-command read of a stored state is skipped; an id seen earlier in this call is read.
+local fresh = false
+local keys = {}  -- the commands' hash keys
+if n > 0 then
+  local at = i
+  while #keys < n do
+    local run = tonumber(ARGV[at])
+    at = at + 4
+    for _ = 1, run do
+      keys[#keys + 1] = cmd_key(ARGV[at])
+      at = at + 2
+    end
+  end
+  local found = 0
+  for s = 1, n, 1000 do
+    found = found + redis.call('EXISTS', unpack(keys, s, math.min(s + 999, n)))
+  end
+  fresh = found == 0
+end
+local seen = {}
+local pushes = {}  -- lane -> ids to RPUSH at the end, in submit order
+local left, lane, ctype, opts = 0, nil, nil, nil  -- the current run
+for j = 1, n do
+  if left == 0 then
+    left, lane, ctype, opts = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    i = i + 4
+  end
+  left = left - 1
+  local id, payload = ARGV[i], ARGV[i + 1]
+  i = i + 2
+  local ck = keys[j]
+  local rec, state = nil, nil
+  if not fresh or seen[id] then
+    rec = redis.call('HMGET', ck, 's', 'r', 'res', 'err')
+    state = rec[1]
+  end
+  seen[id] = true
   local info = not state and lane_info(lane)
   if state then
     if state == 'ok' then
@@ -67,34 +108,59 @@ for _ = 1, n do
       + tonumber(redis.call('HGET', lane_key(lane), 'held') or '0') >= info.mp then
     out[#out + 1] = 'full'; out[#out + 1] = info.mp
   else
-    local cost, delay, group = 1, 0, ''
-    if opts ~= '' then
-      local c, d, g = string.match(opts, '^(%d+),([%d%.]+),(.*)$')
-      cost, delay, group = tonumber(c), tonumber(d), g
-    end
-    redis.call('HSET', ck, 't', ctype, 'l', lane, 'p', payload, 'a', 0, 'r', channel,
-      'at', now, 'st', 0, 'k', '0')
-    if cost > 1 then redis.call('HSET', ck, 'co', cost) end
-    local event = {lane_id = lane, command_id = id}
-    if group ~= '' then
-      redis.call('HSET', ck, 'g', group)
-      redis.call('SADD', group_key(group), id)
-      event.group = group
-    end
-    count(lane, 'lane.commands.submitted')
-    emit('queue.command.submitted', event, now)
-    if delay > 0 then
-      redis.call('HSET', ck, 's', 'd', 'dl', '1')
-      redis.call('ZADD', K_DELAYED, now + delay, id)
-      redis.call('HINCRBY', lane_key(lane), 'held', 1)
-      redis.call('HINCRBY', lane_key(lane), 'sch', 1)
+    if opts == '' then
+      -- a plain command: one write of its whole hash
+      redis.call('HSET', ck, 't', ctype, 'l', lane, 'p', payload, 'a', 0, 'r', channel,
+        'at', now, 'st', 0, 'k', '0', 's', 'p')
+      count_later(lane, 'lane.commands.submitted')
+      if events_on() then
+        emit('queue.command.submitted', {lane_id = lane, command_id = id}, now)
+      end
+      if info.batched then
+        local list = pushes[lane]
+        if not list then list = {}; pushes[lane] = list end
+        list[#list + 1] = id
+      else
+        pressure(lane, redis.call('RPUSH', queue_key(lane), id), now)
+      end
     else
-      redis.call('HSET', ck, 's', 'p')
-      pressure(lane, redis.call('RPUSH', queue_key(lane), id), now)
+      local event = {lane_id = lane, command_id = id}
+      local c, d, g = string.match(opts, '^(%d+),([%d%.]+),(.*)$')
+      local cost, delay, group = tonumber(c), tonumber(d), g
+      local fields = {ck, 't', ctype, 'l', lane, 'p', payload, 'a', 0, 'r', channel, 'at', now,
+        'st', 0, 'k', '0'}
+      if cost > 1 then fields[#fields + 1] = 'co'; fields[#fields + 1] = cost end
+      if group ~= '' then
+        fields[#fields + 1] = 'g'; fields[#fields + 1] = group
+        redis.call('SADD', group_key(group), id)
+        event.group = group
+      end
+      if delay > 0 then
+        fields[#fields + 1] = 's'; fields[#fields + 1] = 'd'
+        fields[#fields + 1] = 'dl'; fields[#fields + 1] = '1'
+      else
+        fields[#fields + 1] = 's'; fields[#fields + 1] = 'p'
+      end
+      redis.call('HSET', unpack(fields))
+      count_later(lane, 'lane.commands.submitted')
+      emit('queue.command.submitted', event, now)
+      if delay > 0 then
+        redis.call('ZADD', K_DELAYED, now + delay, id)
+        redis.call('HINCRBY', lane_key(lane), 'held', 1)
+        redis.call('HINCRBY', lane_key(lane), 'sch', 1)
+      elseif info.batched then
+        local list = pushes[lane]
+        if not list then list = {}; pushes[lane] = list end
+        list[#list + 1] = id
+      else
+        pressure(lane, redis.call('RPUSH', queue_key(lane), id), now)
+      end
     end
     queued = true  -- a woken worker also learns an earlier due time
     out[#out + 1] = 'new'; out[#out + 1] = ''
   end
 end
+for lane, ids in pairs(pushes) do call_many('RPUSH', queue_key(lane), ids, 1000) end
+flush_counts()
 if queued then wake() end
 return out
