@@ -254,6 +254,33 @@ def test_cancel_group_reaches_commands_running_on_other_workers(
     run(main())
 
 
+def test_cancel_reaches_a_command_running_on_another_worker(
+    server: RedisServer, workers: Any
+) -> None:
+    async def main() -> None:
+        async with cluster(server, workers) as c:
+            m = c.manager
+            by_id = m.submit("open", "nap", {"tag": "by-id", "sleep": 1.0})
+            by_handle = m.submit("open", "nap", {"tag": "by-handle", "sleep": 1.0})
+            await c.wait_listed("starts", 2)
+            assert (await m.stats()).lanes["open"].active == 2
+            assert await m.cancel(by_id.command_id)
+            assert (await m.stats()).lanes["open"].active == 1  # its slot freed at once
+            with pytest.raises(asyncio.CancelledError):
+                await by_id
+            assert not await m.cancel(by_id.command_id)  # already cancelled
+            assert by_handle.cancel()  # the handle's cancel reaches the worker too
+            while (await m.stats()).lanes["open"].active:
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(1.5)  # past the naps' end: neither run finished
+            assert await c.listed("done") == []
+            assert await m.submit("open", "echo", "next") == "next"
+            info = await m.cluster_info()
+            assert info["active"] == 0 and info["zombie_acks"] == 0
+
+    run(main())
+
+
 def test_events_and_dead_letters_carry_the_group(server: RedisServer, workers: Any) -> None:
     async def main() -> None:
         async with cluster(server, workers) as c:

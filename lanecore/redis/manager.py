@@ -466,12 +466,13 @@ class DistributedManager:
 
     # ------------------------------------------------------------------ cancelling, pausing
     async def cancel(self, command_id: str) -> bool:
-        """Cancel a command that is pending or waiting to retry (anywhere in the cluster);
-        False if it is running, finished or unknown. Its handles are cancelled."""
+        """Cancel a command that is pending, scheduled, waiting to retry or running (anywhere
+        in the cluster); False if it is finished or unknown. A running one's slot is freed at
+        once and its worker (any process) cancels its task. Its handles are cancelled."""
         client = await self._connected()
         state = await self.backend.scripts.cancel(client, command_id, self.backend.result_ttl_ms)
         handle = self._submitter.outstanding.get(command_id)
-        if state in ("p", "d"):
+        if state in ("p", "d", "a"):
             if handle is not None:
                 asyncio.Future.cancel(handle)
             return True

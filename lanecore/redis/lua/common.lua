@@ -172,3 +172,21 @@ local function unhold(lane, delayed)
   redis.call('HINCRBY', lane_key(lane), 'held', -1)
   if delayed then redis.call('HINCRBY', lane_key(lane), 'sch', -1) end
 end
+
+-- A running command cancelled: its lease and its slots (lane and global) are freed at once,
+-- and {id, 'stop', token} is queued in stops[worker] for send_stops to tell its worker.
+local function free_running(id, lane, worker, token, stops)
+  redis.call('ZREM', K_LEASES, id)
+  redis.call('HINCRBY', lane_key(lane), 'act', -1)
+  redis.call('HINCRBY', K_INFO, 'act', -1)
+  if worker then
+    local list = stops[worker]
+    if not list then list = {}; stops[worker] = list end
+    list[#list + 1] = {id, 'stop', token}
+  end
+end
+local function send_stops(stops)
+  for worker, list in pairs(stops) do
+    redis.call('PUBLISH', P .. 'r:' .. worker, cjson.encode(list))
+  end
+end

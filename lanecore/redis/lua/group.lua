@@ -22,14 +22,7 @@ for _, id in ipairs(redis.call('SMEMBERS', gk)) do
     redis.call('ZREM', K_DELAYED, id)
     unhold(lane, rec[4] == '1')
   elseif state == 'a' then
-    redis.call('ZREM', K_LEASES, id)
-    redis.call('HINCRBY', lane_key(lane), 'act', -1)
-    redis.call('HINCRBY', K_INFO, 'act', -1)
-    if rec[5] then
-      local list = stops[rec[5]]
-      if not list then list = {}; stops[rec[5]] = list end
-      list[#list + 1] = {id, 'stop', rec[6]}
-    end
+    free_running(id, lane, rec[5], rec[6], stops)
   else
     hit = false
   end
@@ -42,7 +35,7 @@ for _, id in ipairs(redis.call('SMEMBERS', gk)) do
   end
 end
 redis.call('DEL', gk)
-for worker, list in pairs(stops) do redis.call('PUBLISH', P .. 'r:' .. worker, cjson.encode(list)) end
+send_stops(stops)
 if cancelled > 0 then wake() end
 flush_replies()
 return cancelled
