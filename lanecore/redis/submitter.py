@@ -209,7 +209,7 @@ class Submitter:
             return
         outstanding = self.outstanding
         for command_id, status, value in entries:
-            if status == "stop":  # cancel_group reached a command this process runs
+            if status == "stop":  # a cancel reached a command this process runs
                 self._stop(command_id, str(value))
                 continue
             handle = outstanding.get(command_id)

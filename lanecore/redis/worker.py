@@ -66,8 +66,8 @@ class Worker:
         self._handler = handler
         self._lane_config = lane_config
         self._known_config = known_config
-        # cancel_group tells a worker to stop a command on channel r:<worker id>, which is
-        # its manager's result channel when the manager passes its client id here
+        # cancel and cancel_group tell a worker to stop a command on channel r:<worker id>,
+        # which is its manager's result channel when the manager passes its client id here
         self.worker_id = worker_id or uuid.uuid4().hex[:16]
         self._sweep_lanes = sweep_lanes
         self.concurrency = backend.concurrency
@@ -307,8 +307,8 @@ class Worker:
         return bool(done)
 
     def stop(self, command_id: str, token: str) -> None:
-        """Cancel the task of a command cancel_group cancelled in Redis (its slot is already
-        free there; nothing is acked)."""
+        """Cancel the task of a running command cancelled in Redis (cancel or cancel_group:
+        its slot is already free there; nothing is acked)."""
         running = self.running.get(command_id)
         if running is not None and running.token == token:
             del self.running[command_id]

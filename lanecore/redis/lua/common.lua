@@ -173,17 +173,39 @@ local function unhold(lane, delayed)
   if delayed then redis.call('HINCRBY', lane_key(lane), 'sch', -1) end
 end
 
--- A running command cancelled: its lease and its slots (lane and global) are freed at once,
--- and {id, 'stop', token} is queued in stops[worker] for send_stops to tell its worker.
-local function free_running(id, lane, worker, token, stops)
-  redis.call('ZREM', K_LEASES, id)
-  redis.call('HINCRBY', lane_key(lane), 'act', -1)
-  redis.call('HINCRBY', K_INFO, 'act', -1)
-  if worker then
-    local list = stops[worker]
-    if not list then list = {}; stops[worker] = list end
-    list[#list + 1] = {id, 'stop', token}
+-- Cancel one command that is pending ('p'), scheduled or retrying ('d') or running ('a'):
+-- it leaves its queue, delayed set or lease (a running one's slots, lane and global, are
+-- freed at once and {id, 'stop', token} is queued in stops[worker] for send_stops), becomes
+-- 'x' for ttl ms and its submitters hear it. Returns whether it was cancelled, its state
+-- before and its group; any other state changes nothing.
+local function cancel_one(id, now, ttl, stops)
+  local ck = cmd_key(id)
+  local rec = redis.call('HMGET', ck, 's', 'l', 'r', 'g', 'dl', 'w', 'k')
+  local state, lane = rec[1], rec[2]
+  if state == 'p' then
+    redis.call('LREM', queue_key(lane), 1, id)
+    pressure(lane, redis.call('LLEN', queue_key(lane)), now)
+  elseif state == 'd' then
+    redis.call('ZREM', K_DELAYED, id)
+    unhold(lane, rec[5] == '1')
+  elseif state == 'a' then
+    redis.call('ZREM', K_LEASES, id)
+    redis.call('HINCRBY', lane_key(lane), 'act', -1)
+    redis.call('HINCRBY', K_INFO, 'act', -1)
+    local worker = rec[6]
+    if worker then
+      local list = stops[worker]
+      if not list then list = {}; stops[worker] = list end
+      list[#list + 1] = {id, 'stop', rec[7]}
+    end
+  else
+    return false, state, nil
   end
+  redis.call('HSET', ck, 's', 'x', 'k', '0')
+  redis.call('HDEL', ck, 'p')
+  redis.call('PEXPIRE', ck, ttl)
+  reply(rec[3], id, 'x', '')
+  return true, state, rec[4]
 end
 local function send_stops(stops)
   for worker, list in pairs(stops) do

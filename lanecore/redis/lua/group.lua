@@ -11,28 +11,7 @@ local now = now_ms()
 local cancelled = 0
 local stops = {}
 for _, id in ipairs(redis.call('SMEMBERS', gk)) do
-  local ck = cmd_key(id)
-  local rec = redis.call('HMGET', ck, 's', 'l', 'r', 'dl', 'w', 'k')
-  local state, lane = rec[1], rec[2]
-  local hit = true
-  if state == 'p' then
-    redis.call('LREM', queue_key(lane), 1, id)
-    pressure(lane, redis.call('LLEN', queue_key(lane)), now)
-  elseif state == 'd' then
-    redis.call('ZREM', K_DELAYED, id)
-    unhold(lane, rec[4] == '1')
-  elseif state == 'a' then
-    free_running(id, lane, rec[5], rec[6], stops)
-  else
-    hit = false
-  end
-  if hit then
-    cancelled = cancelled + 1
-    redis.call('HSET', ck, 's', 'x', 'k', '0')
-    redis.call('HDEL', ck, 'p')
-    redis.call('PEXPIRE', ck, ttl)
-    reply(rec[3], id, 'x', '')
-  end
+  if cancel_one(id, now, ttl, stops) then cancelled = cancelled + 1 end
 end
 redis.call('DEL', gk)
 send_stops(stops)
