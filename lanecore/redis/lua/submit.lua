@@ -70,6 +70,17 @@ if n > 0 then
 end
 local seen = {}
 local pushes = {}  -- lane -> ids to RPUSH at the end, in submit order
+-- Into the lane's queue: batched lanes get one RPUSH per call at the end; lanes with a
+-- max_pending or a pressure threshold push each one at once (the next check sees it).
+local function enqueue(lane, id, batched)
+  if batched then
+    local list = pushes[lane]
+    if not list then list = {}; pushes[lane] = list end
+    list[#list + 1] = id
+  else
+    pressure(lane, redis.call('RPUSH', queue_key(lane), id), now)
+  end
+end
 local left, lane, ctype, opts = 0, nil, nil, nil  -- the current run
 for j = 1, n do
   if left == 0 then
@@ -116,13 +127,7 @@ for j = 1, n do
       if events_on() then
         emit('queue.command.submitted', {lane_id = lane, command_id = id}, now)
       end
-      if info.batched then
-        local list = pushes[lane]
-        if not list then list = {}; pushes[lane] = list end
-        list[#list + 1] = id
-      else
-        pressure(lane, redis.call('RPUSH', queue_key(lane), id), now)
-      end
+      enqueue(lane, id, info.batched)
     else
       local event = {lane_id = lane, command_id = id}
       local c, d, g = string.match(opts, '^(%d+),([%d%.]+),(.*)$')
@@ -148,12 +153,8 @@ for j = 1, n do
         redis.call('ZADD', K_DELAYED, now + delay, id)
         redis.call('HINCRBY', lane_key(lane), 'held', 1)
         redis.call('HINCRBY', lane_key(lane), 'sch', 1)
-      elseif info.batched then
-        local list = pushes[lane]
-        if not list then list = {}; pushes[lane] = list end
-        list[#list + 1] = id
       else
-        pressure(lane, redis.call('RPUSH', queue_key(lane), id), now)
+        enqueue(lane, id, info.batched)
       end
     end
     queued = true  -- a woken worker also learns an earlier due time
