@@ -117,6 +117,23 @@ def primary() -> Iterator[RedisServer]:
     yield from redis_fixtures.server(appendonly=False)
 
 
+@pytest.fixture
+def other_primary() -> Iterator[RedisServer]:
+    yield from redis_fixtures.server(appendonly=False)
+
+
+def replica_of(primary: RedisServer) -> RedisServer:
+    """A started replica of ``primary``; skips the test when none can be started."""
+    replica = RedisServer(
+        appendonly=False, extra_args=[*SERVER_ARGS, "--replicaof", "127.0.0.1", str(primary.port)]
+    )
+    try:
+        replica.start()
+    except RedisServerUnavailable as exc:  # pragma: no cover - the primary just started
+        pytest.skip(f"no redis-server could be started: {exc}")
+    return replica
+
+
 def test_replicated_without_a_replica_raises_not_replicated_and_still_runs(
     primary: RedisServer,
 ) -> None:
@@ -140,13 +157,7 @@ def test_replicated_without_a_replica_raises_not_replicated_and_still_runs(
 
 
 def test_replicated_persisted_means_the_replica_has_the_command(primary: RedisServer) -> None:
-    replica = RedisServer(
-        appendonly=False, extra_args=[*SERVER_ARGS, "--replicaof", "127.0.0.1", str(primary.port)]
-    )
-    try:
-        replica.start()
-    except RedisServerUnavailable as exc:  # pragma: no cover - the primary just started
-        pytest.skip(f"no redis-server could be started: {exc}")
+    replica = replica_of(primary)
     ns = redis_fixtures.namespace()
 
     async def main() -> None:
@@ -199,21 +210,14 @@ def test_a_command_lost_from_redis_fails_its_handle_after_a_reconnect(
     asyncio.run(asyncio.wait_for(main(), 30))
 
 
-def test_a_replica_missing_the_command_is_not_taken_for_its_loss(primary: RedisServer) -> None:
+def test_a_replica_missing_the_command_is_not_taken_for_its_loss(
+    primary: RedisServer, other_primary: RedisServer
+) -> None:
     """Right after a failover a client may reach a replica that has not synced yet (or a
     sentinel that still names the old primary, restarted as a replica): such a server lacks
     commands that are safe on the primary. The re-read after a reconnect must not fail their
     handles with CommandLost; the replica refuses its write probe and the read is retried."""
-    empty = RedisServer(appendonly=False)
-    try:
-        empty.start()
-        stale = RedisServer(
-            appendonly=False, extra_args=[*SERVER_ARGS, "--replicaof", "127.0.0.1", str(empty.port)]
-        )
-        stale.start()
-    except RedisServerUnavailable as exc:  # pragma: no cover - the primary just started
-        empty.close()
-        pytest.skip(f"no redis-server could be started: {exc}")
+    stale = replica_of(other_primary)  # a replica of a server that has none of its keys
     ns = redis_fixtures.namespace()
 
     async def main() -> None:
@@ -240,7 +244,6 @@ def test_a_replica_missing_the_command_is_not_taken_for_its_loss(primary: RedisS
         asyncio.run(asyncio.wait_for(main(), 30))
     finally:
         stale.close()
-        empty.close()
 
 
 # ------------------------------------------------------------------ failover
